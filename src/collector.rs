@@ -1,0 +1,616 @@
+//! The driver: runs one collection over a [`CollectionContext`], mapping
+//! `Node`s to dense ids for the mark core and keeping its tables between
+//! collections.
+//!
+//! Order of work, and why:
+//!
+//! 1. **Listing** (`all`): every candidate is interned. This is where the
+//!    cost of hashing and cloning keys is paid, once per new node; a
+//!    collector that is reused only probes for the nodes it kept last time.
+//!    Listing first also means that whatever a writer creates after `all`
+//!    returns is not a candidate and cannot be swept by this collection.
+//! 2. **Roots**, then **marking** (`references` per grey node): every
+//!    reference is one hash and one probe into the table, with no clone;
+//!    only targets the listing did not name (dead edges, root-like
+//!    resources the store never sweeps) are cloned, into a side buffer that
+//!    is interned after the callback returns, because the node being
+//!    expanded is borrowed from the table meanwhile.
+//! 3. **Sweep**: the listed ids that are not live, in listing order. No
+//!    callback, no hashing.
+//!
+//! Any error, abort or time-out returns before the sweep. A panic in a
+//! callback unwinds out of [`Collector::collect`]; every per-collection
+//! buffer is reset at the start of the next one, so the collector stays
+//! usable.
+
+use std::borrow::Cow;
+use std::fmt::Debug;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::time::{Duration, Instant};
+
+use crate::bitset::BitSet;
+use crate::context::{EmitNode, EmitReference};
+use crate::intern::{Interner, MAX_IDS};
+use crate::mark::Marker;
+use crate::{
+    CollectionContext, Error, Flow, Node, NodeSink, Phase, Progress, ReferenceSink, Strength,
+};
+
+/// How many nodes are expanded between two checkpoints.
+const CHECKPOINT_EVERY: usize = 4096;
+
+/// Settings for one collection.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// Give up, sweeping nothing, once a collection has run this long.
+    /// Checked between phases and every few thousand nodes marked, so a
+    /// single slow callback can overrun it.
+    pub time_limit: Option<Duration>,
+}
+
+/// Counts and timings of one collection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Distinct nodes [`CollectionContext::all`] listed: the candidates.
+    pub nodes_listed: usize,
+    /// Strong and flat roots emitted, duplicates included.
+    pub roots: usize,
+    /// Distinct nodes found live, including reached nodes that were not
+    /// listed.
+    pub nodes_marked: usize,
+    /// Nodes whose references were followed.
+    pub nodes_expanded: usize,
+    /// Strong and flat references emitted by
+    /// [`CollectionContext::references`].
+    pub references_followed: usize,
+    /// Weak roots and references emitted; they keep nothing.
+    pub weak_references: usize,
+    /// Strong and flat references to nodes the listing did not name.
+    pub dead_edges: usize,
+    /// Listed nodes found unreachable.
+    pub nodes_swept: usize,
+    /// Time spent listing the candidates.
+    pub listing_time: Duration,
+    /// Time spent reading roots and following references.
+    pub mark_time: Duration,
+    /// Time spent collecting the unreachable nodes.
+    pub sweep_time: Duration,
+}
+
+/// A reusable mark-and-sweep collector over [`Node`]s.
+///
+/// It keeps its tables between collections: the nodes found live last time
+/// stay interned, so a steady-state store pays one hash probe, not an
+/// insert and a clone, for each node it lists again. Nodes swept, or no
+/// longer listed, are dropped at the start of the next collection.
+///
+/// `S` hashes nodes. The default, [`RandomState`], resists HashDoS, which
+/// matters when keys come from untrusted clients; a store whose keys are
+/// its own may choose a faster hasher with [`Collector::with_hasher`].
+#[derive(Debug)]
+pub struct Collector<T, N, K, S = RandomState> {
+    nodes: Interner<Node<T, N, K>, S>,
+    marker: Marker,
+    /// Ids listed by the current collection.
+    listed: BitSet,
+    /// Ids in the order the listing first named them: the sweep order.
+    listing: Vec<u32>,
+    /// Targets found during a callback that the table did not hold yet.
+    unseen: Vec<Unseen<Node<T, N, K>>>,
+    /// The last collection completed, so its marks may prune the table.
+    prune_before_next: bool,
+}
+
+#[derive(Debug)]
+struct Unseen<R> {
+    hash: u64,
+    node: R,
+    strength: Strength,
+}
+
+impl<T, N, K> Collector<T, N, K>
+where
+    T: Eq + Hash + Clone + Debug,
+    N: Eq + Hash + Clone + Debug,
+    K: Eq + Hash + Clone + Debug,
+{
+    /// A collector with the default, HashDoS-resistant hasher.
+    pub fn new() -> Self {
+        Self::with_hasher(RandomState::new())
+    }
+}
+
+impl<T, N, K> Default for Collector<T, N, K>
+where
+    T: Eq + Hash + Clone + Debug,
+    N: Eq + Hash + Clone + Debug,
+    K: Eq + Hash + Clone + Debug,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, N, K, S> Collector<T, N, K, S>
+where
+    T: Eq + Hash + Clone + Debug,
+    N: Eq + Hash + Clone + Debug,
+    K: Eq + Hash + Clone + Debug,
+    S: BuildHasher,
+{
+    /// A collector that hashes nodes with `hasher`.
+    pub fn with_hasher(hasher: S) -> Self {
+        Collector {
+            nodes: Interner::with_hasher(hasher),
+            marker: Marker::default(),
+            listed: BitSet::default(),
+            listing: Vec::new(),
+            unseen: Vec::new(),
+            prune_before_next: false,
+        }
+    }
+
+    /// Runs one collection with default [`Options`].
+    pub fn collect<C>(&mut self, ctx: &mut C) -> Result<Collection<'_, T, N, K, S>, Error<C::Error>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        self.collect_with(ctx, &Options::default())
+    }
+
+    /// Runs one collection: lists the candidates, marks from the roots and
+    /// returns what is unreachable. Removing it is the caller's business.
+    ///
+    /// On any error nothing is returned for removal.
+    pub fn collect_with<C>(
+        &mut self,
+        ctx: &mut C,
+        options: &Options,
+    ) -> Result<Collection<'_, T, N, K, S>, Error<C::Error>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        let start = Instant::now();
+        let mut stats = Stats::default();
+        self.start_collection();
+
+        // Listing.
+        let mut too_many = false;
+        ctx.all(&mut NodeSink::new(&mut Lister {
+            nodes: &mut self.nodes,
+            listed: &mut self.listed,
+            listing: &mut self.listing,
+            too_many: &mut too_many,
+        }))
+        .map_err(Error::Listing)?;
+        if too_many {
+            return Err(Error::TooManyNodes {
+                max: MAX_IDS as u64,
+            });
+        }
+        stats.nodes_listed = self.listing.len();
+        stats.listing_time = start.elapsed();
+        let mut checkpoint = Checkpoint {
+            start,
+            time_limit: options.time_limit,
+        };
+        checkpoint.check(ctx, Phase::Listing, &stats)?;
+
+        // Roots.
+        let mark_start = Instant::now();
+        self.marker.reset(self.nodes.len());
+        let mut counts = EdgeCounts::default();
+        ctx.roots(&mut ReferenceSink::new(&mut Referencer {
+            nodes: &self.nodes,
+            listed: &self.listed,
+            marker: &mut self.marker,
+            unseen: &mut self.unseen,
+            counts: &mut counts,
+        }))
+        .map_err(Error::Roots)?;
+        self.intern_unseen()?;
+        stats.roots = counts.followed;
+        stats.weak_references = counts.weak;
+        counts = EdgeCounts::default();
+        checkpoint.check(ctx, Phase::Roots, &stats)?;
+
+        // Marking.
+        while let Some(id) = self.marker.pop_grey() {
+            let node = self.nodes.get(id);
+            let expanded = ctx.references(
+                node,
+                &mut ReferenceSink::new(&mut Referencer {
+                    nodes: &self.nodes,
+                    listed: &self.listed,
+                    marker: &mut self.marker,
+                    unseen: &mut self.unseen,
+                    counts: &mut counts,
+                }),
+            );
+            if let Err(source) = expanded {
+                return Err(Error::References {
+                    node: format!("{node:?}"),
+                    source,
+                });
+            }
+            if !self.unseen.is_empty() {
+                self.intern_unseen()?;
+            }
+            stats.nodes_expanded += 1;
+            if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
+                checkpoint.check(ctx, Phase::Marking, &stats)?;
+            }
+        }
+        checkpoint.check(ctx, Phase::Marking, &stats)?;
+        stats.references_followed = counts.followed;
+        stats.weak_references += counts.weak;
+        stats.dead_edges = counts.dead;
+        stats.nodes_marked = self.marker.live_count();
+        stats.mark_time = mark_start.elapsed();
+
+        // Sweep: the result walks the listing lazily; here we only count.
+        let sweep_start = Instant::now();
+        let marker = &self.marker;
+        stats.nodes_swept = self
+            .listing
+            .iter()
+            .filter(|&&id| !marker.is_live(id))
+            .count();
+        stats.sweep_time = sweep_start.elapsed();
+
+        self.prune_before_next = true;
+        Ok(Collection {
+            collector: self,
+            stats,
+        })
+    }
+
+    /// Drops from the table what the last completed collection did not
+    /// find both listed and live, then forgets every per-collection mark.
+    fn start_collection(&mut self) {
+        if std::mem::take(&mut self.prune_before_next) {
+            let (listed, marker) = (&self.listed, &self.marker);
+            self.nodes
+                .retain(|id| listed.contains(id) && marker.is_live(id));
+        }
+        self.listed.clear();
+        self.listing.clear();
+        self.unseen.clear();
+        self.marker.reset(0);
+    }
+
+    /// Interns the targets a callback found outside the table and marks
+    /// them. They were not listed, so they are never swept.
+    fn intern_unseen<E>(&mut self) -> Result<(), Error<E>> {
+        for unseen in self.unseen.drain(..) {
+            let id = self
+                .nodes
+                .intern(unseen.hash, Cow::Owned(unseen.node))
+                .ok_or_else(too_many_nodes)?;
+            self.marker.grow(self.nodes.len());
+            self.marker.reach(id, unseen.strength);
+        }
+        Ok(())
+    }
+}
+
+fn too_many_nodes<E>() -> Error<E> {
+    Error::TooManyNodes {
+        max: MAX_IDS as u64,
+    }
+}
+
+/// Stops a collection that ran out of time or that the embedder cancels.
+struct Checkpoint {
+    start: Instant,
+    time_limit: Option<Duration>,
+}
+
+impl Checkpoint {
+    fn check<C: CollectionContext>(
+        &mut self,
+        ctx: &mut C,
+        phase: Phase,
+        stats: &Stats,
+    ) -> Result<(), Error<C::Error>> {
+        let elapsed = self.start.elapsed();
+        if let Some(limit) = self.time_limit.filter(|&limit| elapsed > limit) {
+            return Err(Error::TimedOut { limit, phase });
+        }
+        let progress = Progress {
+            phase,
+            nodes_listed: stats.nodes_listed,
+            nodes_expanded: stats.nodes_expanded,
+            elapsed,
+        };
+        match ctx.checkpoint(&progress) {
+            Flow::Continue => Ok(()),
+            Flow::Abort => Err(Error::Aborted { phase }),
+        }
+    }
+}
+
+/// The listing's sink: interns every candidate and records listing order.
+struct Lister<'a, R, S> {
+    nodes: &'a mut Interner<R, S>,
+    listed: &'a mut BitSet,
+    listing: &'a mut Vec<u32>,
+    too_many: &'a mut bool,
+}
+
+impl<T, N, K, S> EmitNode<T, N, K> for Lister<'_, Node<T, N, K>, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    #[inline]
+    fn node(&mut self, node: &Node<T, N, K>) {
+        let hash = self.nodes.hash(node);
+        match self.nodes.intern(hash, Cow::Borrowed(node)) {
+            Some(id) => {
+                if self.listed.insert(id) {
+                    self.listing.push(id);
+                }
+            }
+            None => *self.too_many = true,
+        }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        let wanted = self.listing.len().saturating_add(additional);
+        self.nodes
+            .reserve(wanted.saturating_sub(self.nodes.len()).min(MAX_IDS));
+        self.listing
+            .reserve(additional.min(MAX_IDS - self.listing.len()));
+    }
+}
+
+#[derive(Default)]
+struct EdgeCounts {
+    followed: usize,
+    weak: usize,
+    dead: usize,
+}
+
+/// The sink for roots and references: one hash and one probe per
+/// reference; a clone only for a target the table does not hold.
+struct Referencer<'a, R, S> {
+    nodes: &'a Interner<R, S>,
+    listed: &'a BitSet,
+    marker: &'a mut Marker,
+    unseen: &'a mut Vec<Unseen<R>>,
+    counts: &'a mut EdgeCounts,
+}
+
+impl<T, N, K, S> EmitReference<T, N, K> for Referencer<'_, Node<T, N, K>, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    #[inline]
+    fn reference(&mut self, node: &Node<T, N, K>, strength: Strength) {
+        if strength == Strength::Weak {
+            self.counts.weak += 1;
+            return;
+        }
+        self.counts.followed += 1;
+        let hash = self.nodes.hash(node);
+        match self.nodes.find(hash, node) {
+            Some(id) => {
+                if !self.listed.contains(id) {
+                    self.counts.dead += 1;
+                }
+                self.marker.reach(id, strength);
+            }
+            None => {
+                self.counts.dead += 1;
+                self.unseen.push(Unseen {
+                    hash,
+                    node: node.clone(),
+                    strength,
+                });
+            }
+        }
+    }
+}
+
+/// The outcome of one collection: what is live, what is garbage, and how
+/// the collection went. It borrows the [`Collector`], so the garbage is
+/// handed out by reference, without a copy.
+#[derive(Debug)]
+pub struct Collection<'c, T, N, K, S = RandomState> {
+    collector: &'c Collector<T, N, K, S>,
+    stats: Stats,
+}
+
+impl<'c, T, N, K, S> Collection<'c, T, N, K, S>
+where
+    T: Eq + Hash + Clone + Debug,
+    N: Eq + Hash + Clone + Debug,
+    K: Eq + Hash + Clone + Debug,
+    S: BuildHasher,
+{
+    /// Counts and timings.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether `node` was reached from a root by strong or flat references.
+    /// A node the collection never saw is not live.
+    pub fn is_live(&self, node: &Node<T, N, K>) -> bool {
+        let nodes = &self.collector.nodes;
+        nodes
+            .find(nodes.hash(node), node)
+            .is_some_and(|id| self.collector.marker.is_live(id))
+    }
+
+    /// The listed nodes that are unreachable, each once, in the order the
+    /// listing first named them. These are what the caller may remove.
+    pub fn garbage(
+        &self,
+    ) -> impl ExactSizeIterator<Item = &'c Node<T, N, K>> + use<'c, T, N, K, S> {
+        self.listed_where(false, self.stats.nodes_swept)
+    }
+
+    /// The listed nodes that are live, each once, in listing order.
+    pub fn live(&self) -> impl ExactSizeIterator<Item = &'c Node<T, N, K>> + use<'c, T, N, K, S> {
+        let count = self.stats.nodes_listed - self.stats.nodes_swept;
+        self.listed_where(true, count)
+    }
+
+    fn listed_where(&self, live: bool, count: usize) -> Listed<'c, T, N, K, S> {
+        Listed {
+            collector: self.collector,
+            ids: self.collector.listing.iter(),
+            live,
+            remaining: count,
+        }
+    }
+}
+
+/// Listed nodes of one colour; its length is known from the stats.
+struct Listed<'c, T, N, K, S> {
+    collector: &'c Collector<T, N, K, S>,
+    ids: std::slice::Iter<'c, u32>,
+    live: bool,
+    remaining: usize,
+}
+
+impl<'c, T, N, K, S> Iterator for Listed<'c, T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    type Item = &'c Node<T, N, K>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let marker = &self.collector.marker;
+        let live = self.live;
+        let id = *self.ids.find(|&&id| marker.is_live(id) == live)?;
+        self.remaining -= 1;
+        Some(self.collector.nodes.get(id))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<T, N, K, S> ExactSizeIterator for Listed<'_, T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::convert::Infallible;
+
+    type N = Node<u8, u8, char>;
+
+    struct Graph {
+        all: Vec<char>,
+        roots: Vec<char>,
+        edges: HashMap<char, Vec<char>>,
+    }
+
+    fn node(key: char) -> N {
+        Node::new(1, 0, key)
+    }
+
+    impl CollectionContext for Graph {
+        type Kind = u8;
+        type Namespace = u8;
+        type Key = char;
+        type Error = Infallible;
+
+        fn all(&mut self, nodes: &mut NodeSink<'_, u8, u8, char>) -> Result<(), Infallible> {
+            self.all.iter().for_each(|&k| nodes.push(&node(k)));
+            Ok(())
+        }
+        fn roots(&mut self, roots: &mut ReferenceSink<'_, u8, u8, char>) -> Result<(), Infallible> {
+            self.roots.iter().for_each(|&k| roots.strong(&node(k)));
+            Ok(())
+        }
+        fn references(
+            &mut self,
+            n: &N,
+            refs: &mut ReferenceSink<'_, u8, u8, char>,
+        ) -> Result<(), Infallible> {
+            for &k in self.edges.get(&n.key).into_iter().flatten() {
+                refs.strong(&node(k));
+            }
+            Ok(())
+        }
+    }
+
+    /// containerd's `TestGCRoots` graph.
+    fn canonical() -> Graph {
+        let edges = [
+            ('A', 'B'),
+            ('B', 'A'),
+            ('C', 'D'),
+            ('C', 'F'),
+            ('C', 'B'),
+            ('E', 'F'),
+            ('E', 'G'),
+            ('F', 'H'),
+        ];
+        let mut map: HashMap<char, Vec<char>> = HashMap::new();
+        for (a, b) in edges {
+            map.entry(a).or_default().push(b);
+        }
+        Graph {
+            all: "ABCDEFGH".chars().collect(),
+            roots: vec!['A', 'C'],
+            edges: map,
+        }
+    }
+
+    #[test]
+    fn containerd_canonical_case() {
+        let mut gc = Collector::new();
+        let result = gc.collect(&mut canonical()).unwrap();
+        let live: String = result.live().map(|n| n.key).collect();
+        let swept: String = result.garbage().map(|n| n.key).collect();
+        assert_eq!(live, "ABCDFH");
+        assert_eq!(swept, "EG");
+        let s = result.stats();
+        assert_eq!((s.nodes_listed, s.roots, s.nodes_marked), (8, 2, 6));
+        assert_eq!((s.nodes_expanded, s.references_followed), (6, 6));
+        assert_eq!((s.dead_edges, s.nodes_swept), (0, 2));
+    }
+
+    #[test]
+    fn reuse_prunes_swept_nodes_and_stays_correct() {
+        let mut gc = Collector::new();
+        let mut graph = canonical();
+        assert_eq!(gc.collect(&mut graph).unwrap().garbage().len(), 2);
+        graph.all.retain(|&k| k != 'E' && k != 'G');
+        graph.edges.remove(&'E');
+        let result = gc.collect(&mut graph).unwrap();
+        assert_eq!(result.garbage().len(), 0);
+        assert_eq!(gc.nodes.len(), 6, "the table holds only live listed nodes");
+        graph.roots = vec!['A'];
+        let swept: String = gc
+            .collect(&mut graph)
+            .unwrap()
+            .garbage()
+            .map(|n| n.key)
+            .collect();
+        assert_eq!(swept, "CDFH");
+    }
+}

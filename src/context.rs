@@ -1,0 +1,184 @@
+//! What the embedder implements: [`CollectionContext`], and the sinks the
+//! crate hands to its callbacks.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::time::Duration;
+
+use crate::{Node, Strength};
+
+/// The embedder's view of its store, as the collector asks for it.
+///
+/// A collection calls [`all`](Self::all) once, then [`roots`](Self::roots)
+/// once, then [`references`](Self::references) once for every node it
+/// reaches strongly, however many roots or references lead to it. Every
+/// callback emits into a sink the crate passes in, by reference, so nothing
+/// is cloned unless the collector sees the node for the first time.
+///
+/// Any error a callback returns ends the collection with that error and
+/// nothing to remove; so does a panic. The collector is still usable
+/// afterwards.
+///
+/// A reference to a node that [`all`](Self::all) did not list is a *dead
+/// edge* (the target was removed, or never existed). It is not an error:
+/// the collection counts it, still asks for the target's references (it may
+/// be a root-like resource the store never sweeps, such as an image), and
+/// never sweeps it.
+pub trait CollectionContext {
+    /// The kind of a node: content, snapshot, lease, …
+    type Kind: Eq + Hash + Clone + Debug;
+    /// The namespace of a node.
+    type Namespace: Eq + Hash + Clone + Debug;
+    /// The key of a node within its kind and namespace.
+    type Key: Eq + Hash + Clone + Debug;
+    /// The embedder's own error, kept as the source of [`crate::Error`].
+    type Error: std::error::Error + 'static;
+
+    /// Lists every node that may be swept: the candidates. Nodes not listed
+    /// are never swept, so resources created after this call returns are
+    /// safe from this collection.
+    fn all(
+        &mut self,
+        nodes: &mut NodeSink<'_, Self::Kind, Self::Namespace, Self::Key>,
+    ) -> Result<(), Self::Error>;
+
+    /// Emits the roots, each with the strength it is held with: strong
+    /// roots keep everything they reference, flat roots (containerd's flat
+    /// leases) keep only themselves, weak roots keep nothing.
+    fn roots(
+        &mut self,
+        roots: &mut ReferenceSink<'_, Self::Kind, Self::Namespace, Self::Key>,
+    ) -> Result<(), Self::Error>;
+
+    /// Emits what `node` references. Called at most once per node and
+    /// collection, only for nodes reached strongly.
+    fn references(
+        &mut self,
+        node: &Node<Self::Kind, Self::Namespace, Self::Key>,
+        refs: &mut ReferenceSink<'_, Self::Kind, Self::Namespace, Self::Key>,
+    ) -> Result<(), Self::Error>;
+
+    /// Called between phases and every few thousand nodes marked, so that
+    /// the embedder can cancel a collection. [`Flow::Abort`] ends it with
+    /// [`crate::Error::Aborted`] and nothing to remove.
+    fn checkpoint(&mut self, progress: &Progress) -> Flow {
+        let _ = progress;
+        Flow::Continue
+    }
+}
+
+/// Whether a collection goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop now; nothing is swept.
+    Abort,
+}
+
+/// A phase of a collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// [`CollectionContext::all`]: listing the candidates.
+    Listing,
+    /// [`CollectionContext::roots`]: reading the roots.
+    Roots,
+    /// [`CollectionContext::references`]: following references.
+    Marking,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Listing => "listing",
+            Phase::Roots => "roots",
+            Phase::Marking => "marking",
+        })
+    }
+}
+
+/// How far a collection has come, for [`CollectionContext::checkpoint`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Progress {
+    /// The phase the collection is in, or has just finished.
+    pub phase: Phase,
+    /// Distinct nodes listed so far.
+    pub nodes_listed: usize,
+    /// Nodes whose references have been followed so far.
+    pub nodes_expanded: usize,
+    /// Time since the collection started.
+    pub elapsed: Duration,
+}
+
+pub(crate) trait EmitNode<T, N, K> {
+    fn node(&mut self, node: &Node<T, N, K>);
+    fn reserve(&mut self, additional: usize);
+}
+
+pub(crate) trait EmitReference<T, N, K> {
+    fn reference(&mut self, node: &Node<T, N, K>, strength: Strength);
+}
+
+/// Where [`CollectionContext::all`] lists the candidates.
+pub struct NodeSink<'a, T, N, K> {
+    emit: &'a mut dyn EmitNode<T, N, K>,
+}
+
+impl<'a, T, N, K> NodeSink<'a, T, N, K> {
+    pub(crate) fn new(emit: &'a mut dyn EmitNode<T, N, K>) -> Self {
+        NodeSink { emit }
+    }
+
+    /// Lists `node` as a candidate. Listing a node twice is harmless.
+    /// The collector clones it only if it has not seen it before.
+    #[inline]
+    pub fn push(&mut self, node: &Node<T, N, K>) {
+        self.emit.node(node);
+    }
+
+    /// Says that about `additional` more nodes follow, so the collector
+    /// sizes its tables once instead of growing them as it goes.
+    pub fn reserve(&mut self, additional: usize) {
+        self.emit.reserve(additional);
+    }
+}
+
+/// Where [`CollectionContext::roots`] and
+/// [`CollectionContext::references`] emit references.
+pub struct ReferenceSink<'a, T, N, K> {
+    emit: &'a mut dyn EmitReference<T, N, K>,
+}
+
+impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
+    pub(crate) fn new(emit: &'a mut dyn EmitReference<T, N, K>) -> Self {
+        ReferenceSink { emit }
+    }
+
+    /// Emits a reference of the given strength.
+    #[inline]
+    pub fn add(&mut self, node: &Node<T, N, K>, strength: Strength) {
+        self.emit.reference(node, strength);
+    }
+
+    /// Emits a strong reference: `node` is kept, and so is everything it
+    /// references.
+    #[inline]
+    pub fn strong(&mut self, node: &Node<T, N, K>) {
+        self.add(node, Strength::Strong);
+    }
+
+    /// Emits a weak reference: it does not keep `node`.
+    #[inline]
+    pub fn weak(&mut self, node: &Node<T, N, K>) {
+        self.add(node, Strength::Weak);
+    }
+
+    /// Emits a flat reference: `node` is kept, but its own references are
+    /// not followed through this one.
+    #[inline]
+    pub fn flat(&mut self, node: &Node<T, N, K>) {
+        self.add(node, Strength::Flat);
+    }
+}

@@ -1,0 +1,188 @@
+//! The mark core: dense `u32` ids, two colour bits per node, a grey stack.
+//!
+//! Invariants this module keeps, and the rest of the crate relies on:
+//!
+//! - It knows nothing of `Node`, hashing, clocks or I/O. Ids are dense
+//!   (`0..len`); whoever maps resources to ids owns that mapping.
+//! - Each node has two bits, stored side by side in one word so that a
+//!   reach touches one cache line: `LIVE` (the node is kept) and `EXPANDED`
+//!   (its references are, or will be, followed). White is `00`; a node held
+//!   flat is `LIVE` only; a node reached strongly is `LIVE | EXPANDED` and
+//!   is pushed on the grey stack exactly once. The grey set *is* the stack;
+//!   a popped node is black.
+//! - Nothing here recurses: marking depth is bounded by heap memory, not by
+//!   the thread's stack.
+
+use crate::Strength;
+
+const LIVE: u64 = 0b01;
+const EXPANDED: u64 = 0b10;
+const BITS_PER_NODE: usize = 2;
+const NODES_PER_WORD: usize = 64 / BITS_PER_NODE;
+
+/// Colour bits and the grey stack for one mark.
+#[derive(Debug, Default)]
+pub(crate) struct Marker {
+    colours: Vec<u64>,
+    len: usize,
+    grey: Vec<u32>,
+}
+
+impl Marker {
+    /// Forgets every colour and sizes the marker for ids `0..len`, keeping
+    /// the allocations of earlier marks.
+    pub(crate) fn reset(&mut self, len: usize) {
+        self.colours.clear();
+        self.grey.clear();
+        self.len = 0;
+        self.grow(len);
+    }
+
+    /// Makes room for ids `0..len`; new ids start white.
+    pub(crate) fn grow(&mut self, len: usize) {
+        if len > self.len {
+            self.len = len;
+            self.colours.resize(len.div_ceil(NODES_PER_WORD), 0);
+        }
+    }
+
+    #[inline]
+    fn slot(id: u32) -> (usize, u32) {
+        let id = id as usize;
+        (
+            id / NODES_PER_WORD,
+            ((id % NODES_PER_WORD) * BITS_PER_NODE) as u32,
+        )
+    }
+
+    /// Records that `id` is referenced with `strength`.
+    ///
+    /// Strong: kept, and queued for expansion unless it already was. Flat:
+    /// kept, not expanded through this reference. Weak: nothing.
+    #[inline]
+    pub(crate) fn reach(&mut self, id: u32, strength: Strength) {
+        debug_assert!((id as usize) < self.len, "id {id} beyond marker");
+        let (word, shift) = Self::slot(id);
+        let colour = &mut self.colours[word];
+        match strength {
+            Strength::Strong => {
+                if *colour & (EXPANDED << shift) == 0 {
+                    *colour |= (LIVE | EXPANDED) << shift;
+                    self.grey.push(id);
+                }
+            }
+            Strength::Flat => *colour |= LIVE << shift,
+            Strength::Weak => {}
+        }
+    }
+
+    /// Takes the next grey node, whose references the caller then follows.
+    #[inline]
+    pub(crate) fn pop_grey(&mut self) -> Option<u32> {
+        self.grey.pop()
+    }
+
+    /// Whether `id` was reached strongly or flat. Ids beyond the marker are
+    /// white.
+    #[inline]
+    pub(crate) fn is_live(&self, id: u32) -> bool {
+        if id as usize >= self.len {
+            return false;
+        }
+        let (word, shift) = Self::slot(id);
+        self.colours[word] & (LIVE << shift) != 0
+    }
+
+    /// How many ids are live.
+    pub(crate) fn live_count(&self) -> usize {
+        // The LIVE bit is the low bit of each pair.
+        const LOW_BITS: u64 = 0x5555_5555_5555_5555;
+        self.colours
+            .iter()
+            .map(|w| (w & LOW_BITS).count_ones() as usize)
+            .sum()
+    }
+
+    /// Bytes held by the colour bits and the grey stack.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.colours.capacity() * 8 + self.grey.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(m: &mut Marker, edges: &[(u32, u32, Strength)]) {
+        while let Some(id) = m.pop_grey() {
+            for &(from, to, s) in edges {
+                if from == id {
+                    m.reach(to, s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strong_expands_once_flat_keeps_weak_ignores() {
+        let mut m = Marker::default();
+        m.reset(5);
+        m.reach(0, Strength::Strong);
+        m.reach(0, Strength::Strong);
+        assert_eq!(m.pop_grey(), Some(0));
+        assert_eq!(m.pop_grey(), None, "a node is queued once");
+        m.reach(1, Strength::Flat);
+        assert!(m.is_live(1));
+        assert_eq!(m.pop_grey(), None, "flat does not queue");
+        m.reach(1, Strength::Strong);
+        assert_eq!(m.pop_grey(), Some(1), "flat then strong expands");
+        m.reach(2, Strength::Weak);
+        assert!(!m.is_live(2));
+        assert_eq!(m.live_count(), 2);
+    }
+
+    #[test]
+    fn containerd_canonical_graph() {
+        // Roots {A, C}; A→B, B→A, C→D, C→F, C→B, E→F, E→G, F→H.
+        let [a, b, c, d, e, f, g, h] = [0, 1, 2, 3, 4, 5, 6, 7];
+        let s = Strength::Strong;
+        let edges = [
+            (a, b, s),
+            (b, a, s),
+            (c, d, s),
+            (c, f, s),
+            (c, b, s),
+            (e, f, s),
+            (e, g, s),
+            (f, h, s),
+        ];
+        let mut m = Marker::default();
+        m.reset(8);
+        m.reach(a, s);
+        m.reach(c, s);
+        drain(&mut m, &edges);
+        let live: Vec<u32> = (0..8).filter(|&i| m.is_live(i)).collect();
+        assert_eq!(live, vec![a, b, c, d, f, h]);
+    }
+
+    #[test]
+    fn reset_forgets_colours_and_grow_starts_white() {
+        let mut m = Marker::default();
+        m.reset(100);
+        m.reach(99, Strength::Strong);
+        m.reset(100);
+        assert!(!m.is_live(99));
+        assert_eq!(m.pop_grey(), None);
+        m.grow(200);
+        assert!(!m.is_live(150));
+        assert!(!m.is_live(10_000), "beyond the marker is white");
+    }
+
+    #[test]
+    fn two_bits_per_node() {
+        let mut m = Marker::default();
+        m.reset(1 << 20);
+        assert_eq!(m.heap_bytes(), (1 << 20) / 4);
+    }
+}

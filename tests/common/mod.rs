@@ -1,0 +1,118 @@
+//! An in-memory store for the integration tests: nodes, roots and edges of
+//! any strength, with hooks to fail or panic in a chosen callback.
+#![allow(dead_code)] // Each test file uses a different part of it.
+
+use std::collections::HashMap;
+
+use resource_gc::{CollectionContext, Flow, Node, NodeSink, Progress, ReferenceSink, Strength};
+
+/// Small parts keep property-test graphs readable when they fail.
+pub type TestNode = Node<u8, u8, u32>;
+
+/// Node `key` of kind 1 in namespace 0.
+pub fn n(key: u32) -> TestNode {
+    Node::new(1, 0, key)
+}
+
+/// What the store does wrong, if anything.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Fault {
+    #[default]
+    None,
+    FailListing,
+    FailRoots,
+    FailReferencesOf(TestNode),
+    PanicInReferencesOf(TestNode),
+    /// `checkpoint` returns `Abort` from its k-th call (0-based) on.
+    AbortAtCheckpoint(usize),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("the store failed on purpose")]
+pub struct StoreError;
+
+#[derive(Clone, Debug, Default)]
+pub struct MemStore {
+    /// What `all` lists, in this order, duplicates included.
+    pub listed: Vec<TestNode>,
+    pub roots: Vec<(TestNode, Strength)>,
+    pub edges: HashMap<TestNode, Vec<(TestNode, Strength)>>,
+    pub fault: Fault,
+    /// How many times `references` was called for each node.
+    pub expansions: HashMap<TestNode, usize>,
+    pub checkpoints: usize,
+}
+
+impl MemStore {
+    /// Nodes `0..count` listed, no roots, no edges.
+    pub fn with_nodes(count: u32) -> Self {
+        MemStore {
+            listed: (0..count).map(n).collect(),
+            ..Self::default()
+        }
+    }
+
+    pub fn root(&mut self, key: u32, strength: Strength) -> &mut Self {
+        self.roots.push((n(key), strength));
+        self
+    }
+
+    pub fn edge(&mut self, from: u32, to: u32, strength: Strength) -> &mut Self {
+        self.edges.entry(n(from)).or_default().push((n(to), strength));
+        self
+    }
+}
+
+impl CollectionContext for MemStore {
+    type Kind = u8;
+    type Namespace = u8;
+    type Key = u32;
+    type Error = StoreError;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, u8, u8, u32>) -> Result<(), StoreError> {
+        if self.fault == Fault::FailListing {
+            return Err(StoreError);
+        }
+        nodes.reserve(self.listed.len());
+        for node in &self.listed {
+            nodes.push(node);
+        }
+        Ok(())
+    }
+
+    fn roots(&mut self, roots: &mut ReferenceSink<'_, u8, u8, u32>) -> Result<(), StoreError> {
+        if self.fault == Fault::FailRoots {
+            return Err(StoreError);
+        }
+        for (node, strength) in &self.roots {
+            roots.add(node, *strength);
+        }
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        node: &TestNode,
+        refs: &mut ReferenceSink<'_, u8, u8, u32>,
+    ) -> Result<(), StoreError> {
+        *self.expansions.entry(node.clone()).or_default() += 1;
+        match &self.fault {
+            Fault::FailReferencesOf(bad) if bad == node => return Err(StoreError),
+            Fault::PanicInReferencesOf(bad) if bad == node => panic!("store panics on purpose"),
+            _ => {}
+        }
+        for (target, strength) in self.edges.get(node).into_iter().flatten() {
+            refs.add(target, *strength);
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, _progress: &Progress) -> Flow {
+        let call = self.checkpoints;
+        self.checkpoints += 1;
+        match self.fault {
+            Fault::AbortAtCheckpoint(k) if call >= k => Flow::Abort,
+            _ => Flow::Continue,
+        }
+    }
+}
