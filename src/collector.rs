@@ -37,7 +37,7 @@ use crate::{
 };
 
 /// How many nodes are expanded between two checkpoints.
-const CHECKPOINT_EVERY: usize = 4096;
+pub(crate) const CHECKPOINT_EVERY: usize = 4096;
 
 /// Settings for one collection.
 #[derive(Clone, Debug, Default)]
@@ -192,11 +192,8 @@ where
         }
         stats.nodes_listed = self.listing.len();
         stats.listing_time = start.elapsed();
-        let mut checkpoint = Checkpoint {
-            start,
-            time_limit: options.time_limit,
-        };
-        checkpoint.check(ctx, Phase::Listing, &stats)?;
+        let mut checkpoint = Checkpoint::new(start, options);
+        checkpoint.check(ctx, Phase::Listing, &stats, C::checkpoint)?;
 
         // Roots.
         let mark_start = Instant::now();
@@ -214,7 +211,7 @@ where
         stats.roots = counts.followed;
         stats.weak_references = counts.weak;
         counts = EdgeCounts::default();
-        checkpoint.check(ctx, Phase::Roots, &stats)?;
+        checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
 
         // Marking.
         while let Some(id) = self.marker.pop_grey() {
@@ -240,10 +237,10 @@ where
             }
             stats.nodes_expanded += 1;
             if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
-                checkpoint.check(ctx, Phase::Marking, &stats)?;
+                checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
             }
         }
-        checkpoint.check(ctx, Phase::Marking, &stats)?;
+        checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
         stats.references_followed = counts.followed;
         stats.weak_references += counts.weak;
         stats.dead_edges = counts.dead;
@@ -303,18 +300,27 @@ fn too_many_nodes<E>() -> Error<E> {
 }
 
 /// Stops a collection that ran out of time or that the embedder cancels.
-struct Checkpoint {
+pub(crate) struct Checkpoint {
     start: Instant,
     time_limit: Option<Duration>,
 }
 
 impl Checkpoint {
-    fn check<C: CollectionContext>(
+    pub(crate) fn new(start: Instant, options: &Options) -> Self {
+        Checkpoint {
+            start,
+            time_limit: options.time_limit,
+        }
+    }
+
+    /// `ask` is the context's `checkpoint` method, so both paths share this.
+    pub(crate) fn check<X, E>(
         &mut self,
-        ctx: &mut C,
+        ctx: &mut X,
         phase: Phase,
         stats: &Stats,
-    ) -> Result<(), Error<C::Error>> {
+        ask: impl FnOnce(&mut X, &Progress) -> Flow,
+    ) -> Result<(), Error<E>> {
         let elapsed = self.start.elapsed();
         if let Some(limit) = self.time_limit.filter(|&limit| elapsed > limit) {
             return Err(Error::TimedOut { limit, phase });
@@ -325,7 +331,7 @@ impl Checkpoint {
             nodes_expanded: stats.nodes_expanded,
             elapsed,
         };
-        match ctx.checkpoint(&progress) {
+        match ask(ctx, &progress) {
             Flow::Continue => Ok(()),
             Flow::Abort => Err(Error::Aborted { phase }),
         }

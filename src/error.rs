@@ -42,6 +42,14 @@ pub enum Error<E> {
         /// The phase the collection was in.
         phase: Phase,
     },
+    /// A [`crate::DenseContext`] emitted an id beyond its node count.
+    #[error("id {id} is out of range: the context has {len} ids")]
+    IdOutOfRange {
+        /// The id emitted.
+        id: u32,
+        /// [`crate::DenseContext::node_count`].
+        len: u32,
+    },
     /// The store has more distinct nodes than 32-bit ids can number.
     #[error("the store lists more than {max} distinct nodes")]
     TooManyNodes {

@@ -107,6 +107,7 @@
 mod bitset;
 mod collector;
 mod context;
+mod dense;
 mod error;
 mod intern;
 mod mark;
@@ -114,6 +115,7 @@ mod node;
 
 pub use collector::{Collection, Collector, Options, Stats};
 pub use context::{CollectionContext, Flow, NodeSink, Phase, Progress, ReferenceSink};
+pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::Error;
 pub use node::Node;
 

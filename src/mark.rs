@@ -16,6 +16,8 @@
 use crate::Strength;
 
 const LIVE: u64 = 0b01;
+/// The `LIVE` bit of every pair in a word.
+const LIVE_BITS: u64 = 0x5555_5555_5555_5555;
 const EXPANDED: u64 = 0b10;
 const BITS_PER_NODE: usize = 2;
 const NODES_PER_WORD: usize = 64 / BITS_PER_NODE;
@@ -95,18 +97,61 @@ impl Marker {
 
     /// How many ids are live.
     pub(crate) fn live_count(&self) -> usize {
-        // The LIVE bit is the low bit of each pair.
-        const LOW_BITS: u64 = 0x5555_5555_5555_5555;
         self.colours
             .iter()
-            .map(|w| (w & LOW_BITS).count_ones() as usize)
+            .map(|w| (w & LIVE_BITS).count_ones() as usize)
             .sum()
+    }
+
+    /// The ids `0..len` that are not live, ascending, a word at a time.
+    pub(crate) fn dead_ids(&self) -> DeadIds<'_> {
+        DeadIds {
+            words: self.colours.iter(),
+            len: self.len,
+            next_base: 0,
+            base: 0,
+            mask: 0,
+        }
     }
 
     /// Bytes held by the colour bits and the grey stack.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.colours.capacity() * 8 + self.grey.capacity() * 4
+    }
+}
+
+/// See [`Marker::dead_ids`].
+pub(crate) struct DeadIds<'a> {
+    words: std::slice::Iter<'a, u64>,
+    len: usize,
+    /// The first id of the next word.
+    next_base: usize,
+    /// The first id of the word `mask` came from.
+    base: usize,
+    /// The dead ids of the current word not yet yielded, as `LIVE` bits.
+    mask: u64,
+}
+
+impl Iterator for DeadIds<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        while self.mask == 0 {
+            let word = *self.words.next()?;
+            self.base = self.next_base;
+            self.next_base += NODES_PER_WORD;
+            self.mask = !word & LIVE_BITS;
+            let beyond = self.next_base.saturating_sub(self.len);
+            if beyond > 0 {
+                // The last word: ids past `len` are not nodes.
+                self.mask &= LIVE_BITS >> (beyond * BITS_PER_NODE);
+            }
+        }
+        let bit = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some((self.base + bit / BITS_PER_NODE) as u32)
     }
 }
 
@@ -177,6 +222,20 @@ mod tests {
         m.grow(200);
         assert!(!m.is_live(150));
         assert!(!m.is_live(10_000), "beyond the marker is white");
+    }
+
+    #[test]
+    fn dead_ids_are_the_white_and_only_in_range() {
+        for len in [0, 1, 31, 32, 33, 64, 100] {
+            let mut m = Marker::default();
+            m.reset(len);
+            for id in (0..len as u32).filter(|id| id % 3 == 0) {
+                m.reach(id, Strength::Flat);
+            }
+            let dead: Vec<u32> = m.dead_ids().collect();
+            let expected: Vec<u32> = (0..len as u32).filter(|id| id % 3 != 0).collect();
+            assert_eq!(dead, expected, "len {len}");
+        }
     }
 
     #[test]

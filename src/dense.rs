@@ -1,0 +1,294 @@
+//! The dense path: for stores that already number their resources densely
+//! (row ids, inode numbers, slab indices). No `Node`, no hashing, no
+//! interning: the embedder's ids go straight into the mark core, and the
+//! collector's state is the two colour bits per id plus the grey stack.
+//!
+//! Ids the embedder emits are checked against [`DenseContext::node_count`];
+//! one out of range ends the collection with [`Error::IdOutOfRange`], never
+//! a panic and never a partial sweep.
+
+use std::time::Instant;
+
+use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
+use crate::mark::Marker;
+use crate::{Error, Flow, Options, Phase, Progress, Stats, Strength};
+
+/// A store whose resources are the ids `0..node_count()`.
+///
+/// Every id in that range is a candidate: ids the store does not use (free
+/// slab slots, say) come back as garbage, and the store skips them when it
+/// removes. Callbacks, failures and checkpoints behave as for
+/// [`crate::CollectionContext`].
+pub trait DenseContext {
+    /// The embedder's own error, kept as the source of [`Error`].
+    type Error: std::error::Error + 'static;
+
+    /// How many ids there are. Read once, at the start of a collection.
+    fn node_count(&self) -> u32;
+
+    /// Emits the roots.
+    fn roots(&mut self, roots: &mut DenseSink<'_>) -> Result<(), Self::Error>;
+
+    /// Emits what `id` references. Called at most once per id and
+    /// collection, only for ids reached strongly.
+    fn references(&mut self, id: u32, refs: &mut DenseSink<'_>) -> Result<(), Self::Error>;
+
+    /// See [`crate::CollectionContext::checkpoint`].
+    fn checkpoint(&mut self, progress: &Progress) -> Flow {
+        let _ = progress;
+        Flow::Continue
+    }
+}
+
+/// Where a [`DenseContext`] emits roots and references by id.
+pub struct DenseSink<'a> {
+    marker: &'a mut Marker,
+    len: u32,
+    followed: usize,
+    weak: usize,
+    /// The first id out of range, if any: reported once the callback
+    /// returns.
+    out_of_range: Option<u32>,
+}
+
+impl DenseSink<'_> {
+    /// Emits a reference to `id` of the given strength.
+    #[inline]
+    pub fn add(&mut self, id: u32, strength: Strength) {
+        if id >= self.len {
+            self.out_of_range.get_or_insert(id);
+            return;
+        }
+        match strength {
+            Strength::Weak => self.weak += 1,
+            _ => self.followed += 1,
+        }
+        self.marker.reach(id, strength);
+    }
+
+    /// Emits a strong reference: `id` and everything it references are kept.
+    #[inline]
+    pub fn strong(&mut self, id: u32) {
+        self.add(id, Strength::Strong);
+    }
+
+    /// Emits a weak reference: it keeps nothing.
+    #[inline]
+    pub fn weak(&mut self, id: u32) {
+        self.add(id, Strength::Weak);
+    }
+
+    /// Emits a flat reference: `id` is kept, its references are not
+    /// followed through this one.
+    #[inline]
+    pub fn flat(&mut self, id: u32) {
+        self.add(id, Strength::Flat);
+    }
+
+    /// Emits strong references to every id in `ids`.
+    #[inline]
+    pub fn strong_all(&mut self, ids: &[u32]) {
+        for &id in ids {
+            self.strong(id);
+        }
+    }
+}
+
+/// A reusable collector for a [`DenseContext`]; it keeps its buffers
+/// between collections.
+#[derive(Debug, Default)]
+pub struct DenseCollector {
+    marker: Marker,
+    len: u32,
+}
+
+impl DenseCollector {
+    /// A collector with no buffers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs one collection with default [`Options`].
+    pub fn collect<C: DenseContext>(
+        &mut self,
+        ctx: &mut C,
+    ) -> Result<DenseCollection<'_>, Error<C::Error>> {
+        self.collect_with(ctx, &Options::default())
+    }
+
+    /// Marks from the roots and returns the ids that are unreachable.
+    /// On any error nothing is returned for removal.
+    pub fn collect_with<C: DenseContext>(
+        &mut self,
+        ctx: &mut C,
+        options: &Options,
+    ) -> Result<DenseCollection<'_>, Error<C::Error>> {
+        let start = Instant::now();
+        let mut checkpoint = Checkpoint::new(start, options);
+        let mut stats = Stats::default();
+        self.len = ctx.node_count();
+        self.marker.reset(self.len as usize);
+        stats.nodes_listed = self.len as usize;
+
+        let mut sink = DenseSink {
+            marker: &mut self.marker,
+            len: self.len,
+            followed: 0,
+            weak: 0,
+            out_of_range: None,
+        };
+        ctx.roots(&mut sink).map_err(Error::Roots)?;
+        sink.check_range()?;
+        stats.roots = std::mem::take(&mut sink.followed);
+        checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
+
+        while let Some(id) = sink.marker.pop_grey() {
+            ctx.references(id, &mut sink)
+                .map_err(|source| Error::References {
+                    node: id.to_string(),
+                    source,
+                })?;
+            sink.check_range()?;
+            stats.nodes_expanded += 1;
+            if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
+                checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
+            }
+        }
+        checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
+        stats.references_followed = sink.followed;
+        stats.weak_references = sink.weak;
+        stats.nodes_marked = self.marker.live_count();
+        stats.mark_time = start.elapsed();
+        stats.nodes_swept = stats.nodes_listed - stats.nodes_marked;
+        Ok(DenseCollection {
+            collector: self,
+            stats,
+        })
+    }
+}
+
+impl DenseSink<'_> {
+    fn check_range<E>(&mut self) -> Result<(), Error<E>> {
+        match self.out_of_range.take() {
+            None => Ok(()),
+            Some(id) => Err(Error::IdOutOfRange { id, len: self.len }),
+        }
+    }
+}
+
+/// The outcome of a dense collection.
+#[derive(Debug)]
+pub struct DenseCollection<'c> {
+    collector: &'c DenseCollector,
+    stats: Stats,
+}
+
+impl<'c> DenseCollection<'c> {
+    /// Counts and timings. `nodes_listed` is the id count; there is no
+    /// listing phase and no dead edge on this path.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether `id` was reached by strong or flat references. Ids out of
+    /// range are not live.
+    pub fn is_live(&self, id: u32) -> bool {
+        self.collector.marker.is_live(id)
+    }
+
+    /// The unreachable ids, ascending.
+    pub fn garbage(&self) -> impl ExactSizeIterator<Item = u32> + use<'c> {
+        let dead = self.collector.marker.dead_ids();
+        ExactLen {
+            inner: dead,
+            remaining: self.stats.nodes_swept,
+        }
+    }
+}
+
+/// An iterator whose length the stats already know.
+struct ExactLen<I> {
+    inner: I,
+    remaining: usize,
+}
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+
+    #[inline]
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.remaining -= 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+
+    /// Adjacency lists by id; `roots` strong.
+    struct Csr {
+        edges: Vec<Vec<u32>>,
+        roots: Vec<u32>,
+    }
+
+    impl DenseContext for Csr {
+        type Error = Infallible;
+        fn node_count(&self) -> u32 {
+            self.edges.len() as u32
+        }
+        fn roots(&mut self, roots: &mut DenseSink<'_>) -> Result<(), Infallible> {
+            roots.strong_all(&self.roots);
+            Ok(())
+        }
+        fn references(&mut self, id: u32, refs: &mut DenseSink<'_>) -> Result<(), Infallible> {
+            refs.strong_all(&self.edges[id as usize]);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn containerd_canonical_case_by_id() {
+        // A..H = 0..7; roots {A, C}.
+        let mut csr = Csr {
+            edges: vec![
+                vec![1],
+                vec![0],
+                vec![3, 5, 1],
+                vec![],
+                vec![5, 6],
+                vec![7],
+                vec![],
+                vec![],
+            ],
+            roots: vec![0, 2],
+        };
+        let mut gc = DenseCollector::new();
+        let result = gc.collect(&mut csr).unwrap();
+        assert_eq!(result.garbage().collect::<Vec<_>>(), [4, 6]);
+        assert_eq!(result.garbage().len(), 2);
+        assert!(result.is_live(7) && !result.is_live(8));
+        assert_eq!(result.stats().references_followed, 6);
+    }
+
+    #[test]
+    fn an_id_out_of_range_is_an_error_not_a_panic() {
+        let mut csr = Csr {
+            edges: vec![vec![1], vec![9]],
+            roots: vec![0],
+        };
+        let err = DenseCollector::new().collect(&mut csr).unwrap_err();
+        assert!(
+            matches!(err, Error::IdOutOfRange { id: 9, len: 2 }),
+            "{err}"
+        );
+    }
+}
