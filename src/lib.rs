@@ -119,6 +119,11 @@ pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::Error;
 pub use node::Node;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// How strongly a root or reference holds its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Strength {
