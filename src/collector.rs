@@ -33,7 +33,8 @@ use crate::context::{EmitNode, EmitReference};
 use crate::intern::{Interner, MAX_IDS};
 use crate::mark::Marker;
 use crate::{
-    CollectionContext, Error, Flow, Node, NodeSink, Phase, Progress, ReferenceSink, Strength,
+    CollectError, CollectionContext, Error, Flow, Node, NodeSink, Phase, Progress, ReferenceSink,
+    Strength,
 };
 
 /// How many nodes are expanded between two checkpoints.
@@ -153,7 +154,7 @@ where
     }
 
     /// Runs one collection with default [`Options`].
-    pub fn collect<C>(&mut self, ctx: &mut C) -> Result<Collection<'_, T, N, K, S>, Error<C::Error>>
+    pub fn collect<C>(&mut self, ctx: &mut C) -> Result<Collection<'_, T, N, K, S>, CollectError<C>>
     where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
@@ -168,7 +169,7 @@ where
         &mut self,
         ctx: &mut C,
         options: &Options,
-    ) -> Result<Collection<'_, T, N, K, S>, Error<C::Error>>
+    ) -> Result<Collection<'_, T, N, K, S>, CollectError<C>>
     where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
@@ -228,7 +229,7 @@ where
             );
             if let Err(source) = expanded {
                 return Err(Error::References {
-                    node: format!("{node:?}"),
+                    node: node.clone(),
                     source,
                 });
             }
@@ -280,7 +281,7 @@ where
 
     /// Interns the targets a callback found outside the table and marks
     /// them. They were not listed, so they are never swept.
-    fn intern_unseen<E>(&mut self) -> Result<(), Error<E>> {
+    fn intern_unseen<E, R>(&mut self) -> Result<(), Error<E, R>> {
         for unseen in self.unseen.drain(..) {
             let id = self
                 .nodes
@@ -293,7 +294,7 @@ where
     }
 }
 
-fn too_many_nodes<E>() -> Error<E> {
+fn too_many_nodes<E, R>() -> Error<E, R> {
     Error::TooManyNodes {
         max: MAX_IDS as u64,
     }
@@ -314,13 +315,13 @@ impl Checkpoint {
     }
 
     /// `ask` is the context's `checkpoint` method, so both paths share this.
-    pub(crate) fn check<X, E>(
+    pub(crate) fn check<X, E, R>(
         &mut self,
         ctx: &mut X,
         phase: Phase,
         stats: &Stats,
         ask: impl FnOnce(&mut X, &Progress) -> Flow,
-    ) -> Result<(), Error<E>> {
+    ) -> Result<(), Error<E, R>> {
         let elapsed = self.start.elapsed();
         if let Some(limit) = self.time_limit.filter(|&limit| elapsed > limit) {
             return Err(Error::TimedOut { limit, phase });

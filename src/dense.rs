@@ -112,7 +112,7 @@ impl DenseCollector {
     pub fn collect<C: DenseContext>(
         &mut self,
         ctx: &mut C,
-    ) -> Result<DenseCollection<'_>, Error<C::Error>> {
+    ) -> Result<DenseCollection<'_>, Error<C::Error, u32>> {
         self.collect_with(ctx, &Options::default())
     }
 
@@ -122,7 +122,7 @@ impl DenseCollector {
         &mut self,
         ctx: &mut C,
         options: &Options,
-    ) -> Result<DenseCollection<'_>, Error<C::Error>> {
+    ) -> Result<DenseCollection<'_>, Error<C::Error, u32>> {
         let start = Instant::now();
         let mut checkpoint = Checkpoint::new(start, options);
         let mut stats = Stats::default();
@@ -144,10 +144,7 @@ impl DenseCollector {
 
         while let Some(id) = sink.marker.pop_grey() {
             ctx.references(id, &mut sink)
-                .map_err(|source| Error::References {
-                    node: id.to_string(),
-                    source,
-                })?;
+                .map_err(|source| Error::References { node: id, source })?;
             sink.check_range()?;
             stats.nodes_expanded += 1;
             if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
@@ -168,7 +165,7 @@ impl DenseCollector {
 }
 
 impl DenseSink<'_> {
-    fn check_range<E>(&mut self) -> Result<(), Error<E>> {
+    fn check_range<E, R>(&mut self) -> Result<(), Error<E, R>> {
         match self.out_of_range.take() {
             None => Ok(()),
             Some(id) => Err(Error::IdOutOfRange { id, len: self.len }),

@@ -7,12 +7,14 @@ use crate::Phase;
 /// Why a collection returned nothing to remove.
 ///
 /// `E` is the embedder's own error ([`crate::CollectionContext::Error`]);
-/// it is kept as the [`source`](std::error::Error::source). Whatever the
+/// it is kept as the [`source`](std::error::Error::source). `R` names a
+/// resource: a [`crate::Node`] on the `Node` path, a `u32` id on the dense
+/// path. Whatever the
 /// variant, the collection swept nothing: the mark could not see the whole
 /// graph, and a partial mark must never decide what is garbage.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error<E> {
+pub enum Error<E, R> {
     /// [`crate::CollectionContext::all`] failed.
     #[error("listing the nodes failed")]
     Listing(#[source] E),
@@ -20,10 +22,10 @@ pub enum Error<E> {
     #[error("reading the roots failed")]
     Roots(#[source] E),
     /// [`crate::CollectionContext::references`] failed for one node.
-    #[error("reading the references of {node} failed")]
+    #[error("reading the references of {node:?} failed")]
     References {
-        /// The node whose references could not be read, as `{:?}` prints it.
-        node: String,
+        /// The node whose references could not be read.
+        node: R,
         /// The embedder's error.
         #[source]
         source: E,
@@ -57,3 +59,14 @@ pub enum Error<E> {
         max: u64,
     },
 }
+
+/// The error of a collection over the context `C`: its own error type, and
+/// its nodes as the resource type.
+pub type CollectError<C> = Error<
+    <C as crate::CollectionContext>::Error,
+    crate::Node<
+        <C as crate::CollectionContext>::Kind,
+        <C as crate::CollectionContext>::Namespace,
+        <C as crate::CollectionContext>::Key,
+    >,
+>;

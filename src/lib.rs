@@ -116,7 +116,7 @@ mod node;
 pub use collector::{Collection, Collector, Options, Stats};
 pub use context::{CollectionContext, Flow, NodeSink, Phase, Progress, ReferenceSink};
 pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
-pub use error::Error;
+pub use error::{CollectError, Error};
 pub use node::Node;
 
 /// The README's examples, compiled and run as doctests.
