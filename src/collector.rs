@@ -26,21 +26,28 @@
 use std::borrow::Cow;
 use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::bitset::BitSet;
 use crate::context::{EmitNode, EmitReference};
 use crate::intern::{Interner, MAX_IDS};
 use crate::mark::Marker;
+use crate::policy::within_grace;
 use crate::{
     CollectError, CollectionContext, Error, Flow, Node, NodeSink, Phase, Progress, ReferenceSink,
-    Strength,
+    RootCounts, Strength, SweepLimit,
 };
+
+type NodeTable<T, N, K, S> = Interner<Node<T, N, K>, S>;
 
 /// How many nodes are expanded between two checkpoints.
 pub(crate) const CHECKPOINT_EVERY: usize = 4096;
 
 /// Settings for one collection.
+///
+/// The dense path reads only `time_limit` and `sweep_limit`; the policies
+/// that need names or times (`now`, `grace_period`, `pins`) are for the
+/// `Node` path.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct Options {
@@ -48,6 +55,19 @@ pub struct Options {
     /// Checked between phases and every few thousand nodes marked, so a
     /// single slow callback can overrun it.
     pub time_limit: Option<Duration>,
+    /// The time the collection runs at. `None` reads the system clock, once
+    /// per collection; every time-based decision of that collection, the
+    /// callbacks' included ([`NodeSink::now`], [`ReferenceSink::now`]), uses
+    /// that one reading. Tests set it, so they never sleep.
+    pub now: Option<SystemTime>,
+    /// Nodes listed with [`NodeSink::push_used`] less than this long before
+    /// `now` are strong roots. Zero, the default, disables it.
+    pub grace_period: Duration,
+    /// Names (tags, ids) of resources to keep regardless, resolved by
+    /// [`CollectionContext::resolve_pin`]; Vespa's `excludedRefs`.
+    pub pins: Vec<String>,
+    /// The most one collection may sweep. Unlimited by default.
+    pub sweep_limit: SweepLimit,
 }
 
 /// Counts and timings of one collection.
@@ -56,8 +76,13 @@ pub struct Options {
 pub struct Stats {
     /// Distinct nodes [`CollectionContext::all`] listed: the candidates.
     pub nodes_listed: usize,
-    /// Strong and flat roots emitted, duplicates included.
+    /// Strong and flat roots [`CollectionContext::roots`] emitted,
+    /// duplicates included, expired ones not.
     pub roots: usize,
+    /// Why nodes are kept, by kind of root.
+    pub roots_by_kind: RootCounts,
+    /// Pins that resolved to nothing.
+    pub unknown_pins: Vec<String>,
     /// Distinct nodes found live, including reached nodes that were not
     /// listed.
     pub nodes_marked: usize,
@@ -92,7 +117,7 @@ pub struct Stats {
 /// its own may choose a faster hasher with [`Collector::with_hasher`].
 #[derive(Debug)]
 pub struct Collector<T, N, K, S = RandomState> {
-    nodes: Interner<Node<T, N, K>, S>,
+    nodes: NodeTable<T, N, K, S>,
     marker: Marker,
     /// Ids listed by the current collection.
     listed: BitSet,
@@ -100,6 +125,10 @@ pub struct Collector<T, N, K, S = RandomState> {
     listing: Vec<u32>,
     /// Targets found during a callback that the table did not hold yet.
     unseen: Vec<Unseen<Node<T, N, K>>>,
+    /// Listed ids used within the grace period.
+    young: Vec<u32>,
+    /// Back-references as `(parent, child)`, sorted by parent for marking.
+    bindings: Vec<(u32, u32)>,
     /// The last collection completed, so its marks may prune the table.
     prune_before_next: bool,
 }
@@ -149,6 +178,8 @@ where
             listed: BitSet::default(),
             listing: Vec::new(),
             unseen: Vec::new(),
+            young: Vec::new(),
+            bindings: Vec::new(),
             prune_before_next: false,
         }
     }
@@ -174,60 +205,88 @@ where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
         let start = Instant::now();
+        if let Some(reason) = options.sweep_limit.invalid() {
+            return Err(Error::InvalidOptions { reason });
+        }
+        let now = options.now.unwrap_or_else(SystemTime::now);
+        let mut checkpoint = Checkpoint::new(start, options);
         let mut stats = Stats::default();
+        let mut tally = RootCounts::default();
         self.start_collection();
 
         // Listing.
         let mut too_many = false;
-        ctx.all(&mut NodeSink::new(&mut Lister {
+        let mut lister = Lister {
             nodes: &mut self.nodes,
             listed: &mut self.listed,
             listing: &mut self.listing,
+            young: &mut self.young,
+            bindings: &mut self.bindings,
+            now,
+            grace_period: options.grace_period,
             too_many: &mut too_many,
-        }))
-        .map_err(Error::Listing)?;
+        };
+        ctx.all(&mut NodeSink::new(&mut lister, now))
+            .map_err(Error::Listing)?;
         if too_many {
-            return Err(Error::TooManyNodes {
-                max: MAX_IDS as u64,
-            });
+            return Err(too_many_nodes());
         }
         stats.nodes_listed = self.listing.len();
         stats.listing_time = start.elapsed();
-        let mut checkpoint = Checkpoint::new(start, options);
         checkpoint.check(ctx, Phase::Listing, &stats, C::checkpoint)?;
 
-        // Roots.
+        // Roots: the embedder's, then pins, then what is within the grace
+        // period.
         let mark_start = Instant::now();
         self.marker.reset(self.nodes.len());
+        self.bindings.sort_unstable();
+        self.bindings.dedup();
         let mut counts = EdgeCounts::default();
-        ctx.roots(&mut ReferenceSink::new(&mut Referencer {
-            nodes: &self.nodes,
-            listed: &self.listed,
-            marker: &mut self.marker,
-            unseen: &mut self.unseen,
-            counts: &mut counts,
-        }))
+        let mut referencer = self.referencer(&mut counts);
+        ctx.roots(&mut ReferenceSink::new(
+            &mut referencer,
+            now,
+            &mut tally,
+            true,
+        ))
         .map_err(Error::Roots)?;
         self.intern_unseen()?;
         stats.roots = counts.followed;
         stats.weak_references = counts.weak;
-        counts = EdgeCounts::default();
+
+        for name in &options.pins {
+            let mut pin_counts = EdgeCounts::default();
+            let mut referencer = self.referencer(&mut pin_counts);
+            ctx.resolve_pin(
+                name,
+                &mut ReferenceSink::new(&mut referencer, now, &mut tally, false),
+            )
+            .map_err(|source| Error::Resolving {
+                name: name.clone(),
+                source,
+            })?;
+            self.intern_unseen()?;
+            match pin_counts.followed + pin_counts.weak {
+                0 => stats.unknown_pins.push(name.clone()),
+                resolved => tally.pins += resolved,
+            }
+        }
+
+        self.young.sort_unstable();
+        self.young.dedup();
+        tally.grace = self.young.len();
+        for &id in &self.young {
+            self.marker.reach(id, Strength::Strong);
+        }
         checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
 
         // Marking.
+        let mut counts = EdgeCounts::default();
         while let Some(id) = self.marker.pop_grey() {
-            let node = self.nodes.get(id);
-            let expanded = ctx.references(
-                node,
-                &mut ReferenceSink::new(&mut Referencer {
-                    nodes: &self.nodes,
-                    listed: &self.listed,
-                    marker: &mut self.marker,
-                    unseen: &mut self.unseen,
-                    counts: &mut counts,
-                }),
-            );
-            if let Err(source) = expanded {
+            let mut referencer = self.referencer(&mut counts);
+            let node = referencer.nodes.get(id);
+            let mut refs = ReferenceSink::new(&mut referencer, now, &mut tally, false);
+            if let Err(source) = ctx.references(node, &mut refs) {
                 return Err(Error::References {
                     node: node.clone(),
                     source,
@@ -235,6 +294,9 @@ where
             }
             if !self.unseen.is_empty() {
                 self.intern_unseen()?;
+            }
+            if !self.bindings.is_empty() {
+                tally.back_references += self.follow_bindings(id);
             }
             stats.nodes_expanded += 1;
             if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
@@ -246,6 +308,7 @@ where
         stats.weak_references += counts.weak;
         stats.dead_edges = counts.dead;
         stats.nodes_marked = self.marker.live_count();
+        stats.roots_by_kind = tally;
         stats.mark_time = mark_start.elapsed();
 
         // Sweep: the result walks the listing lazily; here we only count.
@@ -258,11 +321,51 @@ where
             .count();
         stats.sweep_time = sweep_start.elapsed();
 
+        // The mark saw everything, so its colours may prune the table.
         self.prune_before_next = true;
-        Ok(Collection {
+        let collection = Collection {
             collector: self,
             stats,
-        })
+            now,
+        };
+        let limit = options.sweep_limit;
+        if limit.exceeded(collection.stats.nodes_swept, collection.stats.nodes_listed) {
+            return Err(Error::SweepLimitExceeded {
+                would_sweep: collection.garbage().cloned().collect(),
+                listed: collection.stats.nodes_listed,
+                limit,
+            });
+        }
+        Ok(collection)
+    }
+
+    /// The sink for roots and references. It borrows the table shared, so
+    /// the node being expanded can be borrowed from it too.
+    fn referencer<'a>(
+        &'a mut self,
+        counts: &'a mut EdgeCounts,
+    ) -> Referencer<'a, Node<T, N, K>, S> {
+        Referencer {
+            nodes: &self.nodes,
+            listed: &self.listed,
+            marker: &mut self.marker,
+            unseen: &mut self.unseen,
+            counts,
+        }
+    }
+
+    /// Reaches the children bound to `parent` by back-references.
+    fn follow_bindings(&mut self, parent: u32) -> usize {
+        let first = self.bindings.partition_point(|&(p, _)| p < parent);
+        let children = self.bindings[first..]
+            .iter()
+            .take_while(|&&(p, _)| p == parent);
+        let mut followed = 0;
+        for &(_, child) in children {
+            self.marker.reach(child, Strength::Strong);
+            followed += 1;
+        }
+        followed
     }
 
     /// Drops from the table what the last completed collection did not
@@ -276,6 +379,8 @@ where
         self.listed.clear();
         self.listing.clear();
         self.unseen.clear();
+        self.young.clear();
+        self.bindings.clear();
         self.marker.reset(0);
     }
 
@@ -339,12 +444,30 @@ impl Checkpoint {
     }
 }
 
-/// The listing's sink: interns every candidate and records listing order.
+/// The listing's sink: interns every candidate, records listing order,
+/// the nodes within the grace period and the back-references.
 struct Lister<'a, R, S> {
     nodes: &'a mut Interner<R, S>,
     listed: &'a mut BitSet,
     listing: &'a mut Vec<u32>,
+    young: &'a mut Vec<u32>,
+    bindings: &'a mut Vec<(u32, u32)>,
+    now: SystemTime,
+    grace_period: Duration,
     too_many: &'a mut bool,
+}
+
+impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
+    #[inline]
+    fn intern(&mut self, node: &R) -> Option<u32> {
+        let id = self
+            .nodes
+            .intern(self.nodes.hash(node), Cow::Borrowed(node));
+        if id.is_none() {
+            *self.too_many = true;
+        }
+        id
+    }
 }
 
 impl<T, N, K, S> EmitNode<T, N, K> for Lister<'_, Node<T, N, K>, S>
@@ -355,15 +478,19 @@ where
     S: BuildHasher,
 {
     #[inline]
-    fn node(&mut self, node: &Node<T, N, K>) {
-        let hash = self.nodes.hash(node);
-        match self.nodes.intern(hash, Cow::Borrowed(node)) {
-            Some(id) => {
-                if self.listed.insert(id) {
-                    self.listing.push(id);
-                }
-            }
-            None => *self.too_many = true,
+    fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>) {
+        let Some(id) = self.intern(node) else { return };
+        if self.listed.insert(id) {
+            self.listing.push(id);
+        }
+        if last_used.is_some_and(|at| within_grace(at, self.now, self.grace_period)) {
+            self.young.push(id);
+        }
+    }
+
+    fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>) {
+        if let (Some(child), Some(parent)) = (self.intern(child), self.intern(parent)) {
+            self.bindings.push((parent, child));
         }
     }
 
@@ -434,6 +561,7 @@ where
 pub struct Collection<'c, T, N, K, S = RandomState> {
     collector: &'c Collector<T, N, K, S>,
     stats: Stats,
+    now: SystemTime,
 }
 
 impl<'c, T, N, K, S> Collection<'c, T, N, K, S>
@@ -446,6 +574,11 @@ where
     /// Counts and timings.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The time the collection ran at.
+    pub fn now(&self) -> SystemTime {
+        self.now
     }
 
     /// Whether `node` was reached from a root by strong or flat references.

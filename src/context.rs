@@ -3,9 +3,9 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::{Node, Strength};
+use crate::{Node, Retention, RootCounts, Strength};
 
 /// The embedder's view of its store, as the collector asks for it.
 ///
@@ -57,6 +57,20 @@ pub trait CollectionContext {
         node: &Node<Self::Kind, Self::Namespace, Self::Key>,
         refs: &mut ReferenceSink<'_, Self::Kind, Self::Namespace, Self::Key>,
     ) -> Result<(), Self::Error>;
+
+    /// Resolves a pin, one of [`Options::pins`](crate::Options::pins): a
+    /// name such as an image tag or id, to the nodes it names, emitted
+    /// strongly into `pins`. A name that emits nothing is unknown: reported
+    /// in [`Stats::unknown_pins`](crate::Stats::unknown_pins), not an error.
+    /// The default knows no names.
+    fn resolve_pin(
+        &mut self,
+        name: &str,
+        pins: &mut ReferenceSink<'_, Self::Kind, Self::Namespace, Self::Key>,
+    ) -> Result<(), Self::Error> {
+        let _ = (name, pins);
+        Ok(())
+    }
 
     /// Called between phases and every few thousand nodes marked, so that
     /// the embedder can cancel a collection. [`Flow::Abort`] ends it with
@@ -113,7 +127,8 @@ pub struct Progress {
 }
 
 pub(crate) trait EmitNode<T, N, K> {
-    fn node(&mut self, node: &Node<T, N, K>);
+    fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>);
+    fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>);
     fn reserve(&mut self, additional: usize);
 }
 
@@ -124,18 +139,45 @@ pub(crate) trait EmitReference<T, N, K> {
 /// Where [`CollectionContext::all`] lists the candidates.
 pub struct NodeSink<'a, T, N, K> {
     emit: &'a mut dyn EmitNode<T, N, K>,
+    now: SystemTime,
 }
 
 impl<'a, T, N, K> NodeSink<'a, T, N, K> {
-    pub(crate) fn new(emit: &'a mut dyn EmitNode<T, N, K>) -> Self {
-        NodeSink { emit }
+    pub(crate) fn new(emit: &'a mut dyn EmitNode<T, N, K>, now: SystemTime) -> Self {
+        NodeSink { emit, now }
+    }
+
+    /// The time this collection runs at: read once, the same in every
+    /// callback.
+    pub fn now(&self) -> SystemTime {
+        self.now
     }
 
     /// Lists `node` as a candidate. Listing a node twice is harmless.
     /// The collector clones it only if it has not seen it before.
     #[inline]
     pub fn push(&mut self, node: &Node<T, N, K>) {
-        self.emit.node(node);
+        self.emit.node(node, None);
+    }
+
+    /// Lists `node` with the time it was created or last used. Within
+    /// [`Options::grace_period`](crate::Options::grace_period) of
+    /// [`now`](Self::now) it is a strong root: kept, *and so is everything
+    /// it references* — git's rule, because a writer stores blobs before
+    /// the manifest or ref that names them.
+    #[inline]
+    pub fn push_used(&mut self, node: &Node<T, N, K>, last_used: SystemTime) {
+        self.emit.node(node, Some(last_used));
+    }
+
+    /// Declares that `child` lives as long as `parent` does: a reference
+    /// from `parent` to `child` that the child declares, without writing to
+    /// the parent (containerd's `containerd.io/gc.bref.*` labels). It is
+    /// followed when the parent's references are, as if the parent had
+    /// emitted it strongly. The parent need not exist (yet); the child is
+    /// still listed with [`push`](Self::push) like any other candidate.
+    pub fn lives_with(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>) {
+        self.emit.bind(child, parent);
     }
 
     /// Says that about `additional` more nodes follow, so the collector
@@ -149,16 +191,39 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
 /// [`CollectionContext::references`] emit references.
 pub struct ReferenceSink<'a, T, N, K> {
     emit: &'a mut dyn EmitReference<T, N, K>,
+    now: SystemTime,
+    tally: &'a mut RootCounts,
+    /// Plain strong and flat emissions count as explicit roots.
+    roots: bool,
 }
 
 impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
-    pub(crate) fn new(emit: &'a mut dyn EmitReference<T, N, K>) -> Self {
-        ReferenceSink { emit }
+    pub(crate) fn new(
+        emit: &'a mut dyn EmitReference<T, N, K>,
+        now: SystemTime,
+        tally: &'a mut RootCounts,
+        roots: bool,
+    ) -> Self {
+        ReferenceSink {
+            emit,
+            now,
+            tally,
+            roots,
+        }
+    }
+
+    /// The time this collection runs at: read once, the same in every
+    /// callback.
+    pub fn now(&self) -> SystemTime {
+        self.now
     }
 
     /// Emits a reference of the given strength.
     #[inline]
     pub fn add(&mut self, node: &Node<T, N, K>, strength: Strength) {
+        if self.roots && strength != Strength::Weak {
+            self.tally.explicit += 1;
+        }
         self.emit.reference(node, strength);
     }
 
@@ -180,5 +245,57 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
     #[inline]
     pub fn flat(&mut self, node: &Node<T, N, K>) {
         self.add(node, Strength::Flat);
+    }
+
+    /// Emits a reference that holds until `expires`: at or after it, the
+    /// reference holds nothing. This is a lease: emit the lease node as an
+    /// expiring root, and in its `references` what it holds — flat for a
+    /// flat lease.
+    ///
+    /// A deadline the store cannot parse is the store's business; the safe
+    /// choice is to keep: emit the reference with [`add`](Self::add).
+    pub fn expiring(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
+        if self.now >= expires {
+            self.tally.leases_expired += 1;
+            return;
+        }
+        if strength != Strength::Weak {
+            self.tally.leases += 1;
+        }
+        self.emit.reference(node, strength);
+    }
+
+    /// Emits a reference only if `condition` holds at [`now`](Self::now),
+    /// such as containerd's `containerd.io/gc.cond.*` "used within 2 h".
+    pub fn add_if(
+        &mut self,
+        node: &Node<T, N, K>,
+        strength: Strength,
+        condition: impl FnOnce(SystemTime) -> bool,
+    ) {
+        if condition(self.now) {
+            self.add(node, strength);
+        }
+    }
+
+    /// Emits the entries of one history — newest first, each with the time
+    /// it was created — strongly where `rule` keeps them and weakly
+    /// elsewhere. Call it once per group (one image stream tag, say).
+    pub fn history<'n>(
+        &mut self,
+        newest_first: impl IntoIterator<Item = (&'n Node<T, N, K>, SystemTime)>,
+        rule: &Retention,
+    ) where
+        T: 'n,
+        N: 'n,
+        K: 'n,
+    {
+        for (rank, (node, created)) in newest_first.into_iter().enumerate() {
+            let strength = rule.strength(rank, created, self.now);
+            if strength == Strength::Strong {
+                self.tally.retained += 1;
+            }
+            self.emit.reference(node, strength);
+        }
     }
 }

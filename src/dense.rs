@@ -124,6 +124,9 @@ impl DenseCollector {
         options: &Options,
     ) -> Result<DenseCollection<'_>, Error<C::Error, u32>> {
         let start = Instant::now();
+        if let Some(reason) = options.sweep_limit.invalid() {
+            return Err(Error::InvalidOptions { reason });
+        }
         let mut checkpoint = Checkpoint::new(start, options);
         let mut stats = Stats::default();
         self.len = ctx.node_count();
@@ -157,10 +160,19 @@ impl DenseCollector {
         stats.nodes_marked = self.marker.live_count();
         stats.mark_time = start.elapsed();
         stats.nodes_swept = stats.nodes_listed - stats.nodes_marked;
-        Ok(DenseCollection {
+        let collection = DenseCollection {
             collector: self,
             stats,
-        })
+        };
+        let limit = options.sweep_limit;
+        if limit.exceeded(collection.stats.nodes_swept, collection.stats.nodes_listed) {
+            return Err(Error::SweepLimitExceeded {
+                would_sweep: collection.garbage().collect(),
+                listed: collection.stats.nodes_listed,
+                limit,
+            });
+        }
+        Ok(collection)
     }
 }
 

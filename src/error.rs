@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::Phase;
+use crate::{Phase, SweepLimit};
 
 /// Why a collection returned nothing to remove.
 ///
@@ -29,6 +29,37 @@ pub enum Error<E, R> {
         /// The embedder's error.
         #[source]
         source: E,
+    },
+    /// [`crate::CollectionContext::resolve_pin`] failed for one pin.
+    #[error("resolving the pin {name:?} failed")]
+    Resolving {
+        /// The pin's name.
+        name: String,
+        /// The embedder's error.
+        #[source]
+        source: E,
+    },
+    /// The collection would sweep more than [`crate::Options::sweep_limit`]
+    /// allows. It swept nothing; `would_sweep` is what it would have swept,
+    /// in listing order, for the caller to inspect and, if it decides to,
+    /// remove explicitly.
+    #[error(
+        "the collection would sweep {} of {listed} nodes, past the limit {limit:?}",
+        would_sweep.len()
+    )]
+    SweepLimitExceeded {
+        /// The garbage, had the limit not stopped it.
+        would_sweep: Vec<R>,
+        /// How many nodes were listed.
+        listed: usize,
+        /// The limit that was configured.
+        limit: SweepLimit,
+    },
+    /// A setting in [`crate::Options`] is unusable.
+    #[error("invalid options: {reason}")]
+    InvalidOptions {
+        /// What is wrong.
+        reason: String,
     },
     /// [`crate::CollectionContext::checkpoint`] asked to stop.
     #[error("the collection was aborted during {phase}")]

@@ -112,12 +112,14 @@ mod error;
 mod intern;
 mod mark;
 mod node;
+mod policy;
 
 pub use collector::{Collection, Collector, Options, Stats};
 pub use context::{CollectionContext, Flow, NodeSink, Phase, Progress, ReferenceSink};
 pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::{CollectError, Error};
 pub use node::Node;
+pub use policy::{Retention, RootCounts, SweepLimit};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -58,7 +58,10 @@ impl MemStore {
     }
 
     pub fn edge(&mut self, from: u32, to: u32, strength: Strength) -> &mut Self {
-        self.edges.entry(n(from)).or_default().push((n(to), strength));
+        self.edges
+            .entry(n(from))
+            .or_default()
+            .push((n(to), strength));
         self
     }
 }

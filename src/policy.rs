@@ -1,0 +1,158 @@
+//! Policies that decide liveness with more than reachability: time, pins,
+//! retention, limits. Each is a pure function of the collection's `now`, and
+//! each takes effect only as extra roots or as the strength of a reference,
+//! so the mark core never sees a clock.
+
+use std::time::{Duration, SystemTime};
+
+use crate::Strength;
+
+/// Whether a node last used (or created) at `last_used` is within a grace
+/// period of `grace` at `now`. A grace period of zero disables it; a time
+/// in the future counts as within (a writer's clock may run ahead).
+pub(crate) fn within_grace(last_used: SystemTime, now: SystemTime, grace: Duration) -> bool {
+    !grace.is_zero()
+        && match now.duration_since(last_used) {
+            Ok(age) => age < grace,
+            Err(_) => true,
+        }
+}
+
+/// Which entries of a history (image stream tags, build results, releases)
+/// hold their target strongly; the others hold it weakly.
+///
+/// This is OpenShift's `keepTagRevisions` and `keepYoungerThan`, and zot's
+/// `mostRecentlyPushedCount` and `pushedWithin`. An entry is kept if *any*
+/// configured rule keeps it. With no rule configured, every entry is kept:
+/// a retention rule never deletes by omission.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use resource_gc::{Retention, Strength};
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+/// let mut rule = Retention::default();
+/// assert_eq!(rule.strength(7, SystemTime::UNIX_EPOCH, now), Strength::Strong);
+///
+/// rule.keep_last = Some(2);
+/// assert_eq!(rule.strength(1, SystemTime::UNIX_EPOCH, now), Strength::Strong);
+/// assert_eq!(rule.strength(2, SystemTime::UNIX_EPOCH, now), Strength::Weak);
+///
+/// rule.keep_younger_than = Some(Duration::from_secs(3600));
+/// let recent = now - Duration::from_secs(60);
+/// assert_eq!(rule.strength(5, recent, now), Strength::Strong);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// Keep the newest this many entries of each history.
+    pub keep_last: Option<usize>,
+    /// Keep entries created less than this long before `now`.
+    pub keep_younger_than: Option<Duration>,
+}
+
+impl Retention {
+    /// The strength of the entry `rank` places from the newest (0 is the
+    /// newest), created at `created`.
+    pub fn strength(&self, rank: usize, created: SystemTime, now: SystemTime) -> Strength {
+        let no_rule = self.keep_last.is_none() && self.keep_younger_than.is_none();
+        let recent_enough = self.keep_last.is_some_and(|n| rank < n);
+        let young_enough = self
+            .keep_younger_than
+            .is_some_and(|age| within_grace(created, now, age));
+        if no_rule || recent_enough || young_enough {
+            Strength::Strong
+        } else {
+            Strength::Weak
+        }
+    }
+}
+
+/// A circuit breaker: the most one collection may sweep. Above it the
+/// collection fails with [`crate::Error::SweepLimitExceeded`], which carries
+/// the would-be sweep; nothing is removed unless the caller, having looked,
+/// removes it explicitly. The default has no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SweepLimit {
+    /// At most this many nodes.
+    pub max_nodes: Option<usize>,
+    /// At most this share of the listed nodes, from 0.0 to 1.0.
+    pub max_share: Option<f64>,
+}
+
+impl SweepLimit {
+    /// Why the limit is unusable, if it is.
+    pub(crate) fn invalid(&self) -> Option<String> {
+        let share = self.max_share?;
+        (!(0.0..=1.0).contains(&share))
+            .then(|| format!("sweep_limit.max_share must be within 0.0 and 1.0, not {share}"))
+    }
+
+    /// Whether sweeping `count` of `listed` nodes goes past the limit.
+    pub(crate) fn exceeded(&self, count: usize, listed: usize) -> bool {
+        self.max_nodes.is_some_and(|max| count > max)
+            || self
+                .max_share
+                .is_some_and(|share| count as f64 > share * listed as f64)
+    }
+}
+
+/// Why nodes are kept: how many roots, and reasons to keep, of each kind,
+/// so an operator can see why so much is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RootCounts {
+    /// Strong and flat roots emitted plainly by
+    /// [`crate::CollectionContext::roots`].
+    pub explicit: usize,
+    /// Strong and flat references with a deadline that had not passed
+    /// ([`crate::ReferenceSink::expiring`]), usually leases.
+    pub leases: usize,
+    /// References with a deadline that had passed: not held.
+    pub leases_expired: usize,
+    /// Distinct listed nodes kept because they were used within the grace
+    /// period.
+    pub grace: usize,
+    /// Nodes that pins resolved to.
+    pub pins: usize,
+    /// History entries a [`Retention`] rule held strongly.
+    pub retained: usize,
+    /// Back-references followed: children kept because their parent lives.
+    pub back_references: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_edges() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let hour = Duration::from_secs(10);
+        assert!(within_grace(now - Duration::from_secs(9), now, hour));
+        assert!(
+            !within_grace(now - hour, now, hour),
+            "exactly as old is out"
+        );
+        assert!(within_grace(now + hour, now, hour), "the future is within");
+        assert!(!within_grace(now, now, Duration::ZERO), "zero disables");
+    }
+
+    #[test]
+    fn sweep_limit_checks() {
+        let limit = SweepLimit {
+            max_nodes: Some(10),
+            max_share: Some(0.5),
+        };
+        assert!(!limit.exceeded(10, 100));
+        assert!(limit.exceeded(11, 100));
+        assert!(limit.exceeded(6, 10));
+        assert!(!SweepLimit::default().exceeded(usize::MAX, 1));
+        let bad = SweepLimit {
+            max_nodes: None,
+            max_share: Some(f64::NAN),
+        };
+        assert!(bad.invalid().is_some());
+    }
+}
