@@ -99,6 +99,107 @@
 //!   through this edge (containerd's flat leases). A node reached both flat
 //!   and strongly is expanded.
 //!
+//! # Policies
+//!
+//! Every system this crate generalises decides liveness with more than
+//! reachability. Each policy below takes effect as an extra root or as the
+//! strength of a reference, and every time-based one reads the same `now`:
+//! [`Options::now`], or the system clock read once per collection.
+//!
+//! | policy | how to say it | seen in |
+//! |---|---|---|
+//! | expiring roots (leases) | [`ReferenceSink::expiring`] in `roots` | containerd leases, ingests |
+//! | flat leases | the lease's `references` emitted with [`ReferenceSink::flat`] | containerd `gc.flat` |
+//! | grace period | [`NodeSink::push_used`] + [`Options::grace_period`] | rkt, git, Vespa `minAge` |
+//! | back-references | [`NodeSink::lives_with`] | containerd `gc.bref.*` |
+//! | conditional references | [`ReferenceSink::add_if`] | containerd `gc.cond.*` |
+//! | pins by alias | [`Options::pins`] + [`CollectionContext::resolve_pin`] | Vespa `excludedRefs` |
+//! | keep N per group | [`ReferenceSink::history`] + [`Retention`] | OpenShift `keepTagRevisions`, `keepYoungerThan` |
+//! | circuit breaker | [`Options::sweep_limit`] | — |
+//! | dry run | look at [`Collection::garbage`], remove nothing | OpenShift, every CLI |
+//!
+//! [`Stats::roots_by_kind`] says how much each policy keeps.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::time::{Duration, SystemTime};
+//! use resource_gc::{
+//!     CollectionContext, Collector, Node, NodeSink, Options, ReferenceSink, Retention, Strength,
+//! };
+//!
+//! type Res = Node<&'static str, &'static str, &'static str>;
+//! fn node(kind: &'static str, key: &'static str) -> Res {
+//!     Node::new(kind, "default", key)
+//! }
+//! const HOUR: Duration = Duration::from_secs(3600);
+//!
+//! struct Store {
+//!     now: SystemTime,
+//! }
+//!
+//! impl CollectionContext for Store {
+//!     type Kind = &'static str;
+//!     type Namespace = &'static str;
+//!     type Key = &'static str;
+//!     type Error = Infallible;
+//!
+//!     fn all(&mut self, nodes: &mut NodeSink<'_, &'static str, &'static str, &'static str>) -> Result<(), Infallible> {
+//!         for key in ["leased", "old", "v1", "v2", "v3", "pinned", "child"] {
+//!             nodes.push(&node("content", key));
+//!         }
+//!         // Written a minute ago: within a one-hour grace period.
+//!         nodes.push_used(&node("content", "fresh"), self.now - Duration::from_secs(60));
+//!         // A child that lives as long as its parent, declared by the child.
+//!         nodes.lives_with(&node("content", "child"), &node("content", "v3"));
+//!         Ok(())
+//!     }
+//!
+//!     fn roots(&mut self, roots: &mut ReferenceSink<'_, &'static str, &'static str, &'static str>) -> Result<(), Infallible> {
+//!         // A lease that expires in an hour holds what it references.
+//!         roots.expiring(&node("lease", "pull"), Strength::Strong, roots.now() + HOUR);
+//!         // A tag's history, newest first: keep the newest two.
+//!         let mut rule = Retention::default();
+//!         rule.keep_last = Some(2);
+//!         let history = [(node("content", "v3"), self.now), (node("content", "v2"), self.now - HOUR),
+//!                        (node("content", "v1"), self.now - 2 * HOUR)];
+//!         roots.history(history.iter().map(|(n, at)| (n, *at)), &rule);
+//!         Ok(())
+//!     }
+//!
+//!     fn references(&mut self, from: &Res, refs: &mut ReferenceSink<'_, &'static str, &'static str, &'static str>) -> Result<(), Infallible> {
+//!         if from.key == "pull" {
+//!             refs.strong(&node("content", "leased"));
+//!             // Only while "old" was used within the last two hours.
+//!             let last_used = self.now - 3 * HOUR;
+//!             refs.add_if(&node("content", "old"), Strength::Strong, |now| now < last_used + 2 * HOUR);
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn resolve_pin(&mut self, name: &str, pins: &mut ReferenceSink<'_, &'static str, &'static str, &'static str>) -> Result<(), Infallible> {
+//!         if name == "app:stable" {
+//!             pins.strong(&node("content", "pinned"));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+//! let mut options = Options::default();
+//! options.now = Some(now);
+//! options.grace_period = HOUR;
+//! options.pins = vec!["app:stable".into(), "app:gone".into()];
+//!
+//! let mut collector = Collector::new();
+//! let collection = collector.collect_with(&mut Store { now }, &options).unwrap();
+//! let garbage: Vec<&str> = collection.garbage().map(|n| n.key).collect();
+//! assert_eq!(garbage, ["old", "v1"]);
+//! let kinds = &collection.stats().roots_by_kind;
+//! assert_eq!((kinds.leases, kinds.retained, kinds.grace, kinds.pins), (1, 2, 1, 1));
+//! assert_eq!(kinds.back_references, 1);
+//! assert_eq!(collection.stats().unknown_pins, ["app:gone"]);
+//! ```
+//!
 //! See `ARCHITECTURE.md` for how the crate is laid out.
 
 #![forbid(unsafe_code)]
