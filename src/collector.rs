@@ -38,8 +38,6 @@ use crate::{
     RootCounts, Strength, SweepLimit,
 };
 
-type NodeTable<T, N, K, S> = Interner<Node<T, N, K>, S>;
-
 /// How many nodes are expanded between two checkpoints.
 pub(crate) const CHECKPOINT_EVERY: usize = 4096;
 
@@ -112,12 +110,16 @@ pub struct Stats {
 /// insert and a clone, for each node it lists again. Nodes swept, or no
 /// longer listed, are dropped at the start of the next collection.
 ///
+/// The [`Collection`] a run returns borrows the collector, not the store, so
+/// the store can be changed (garbage removed) while the result is read.
+/// Keep the collector beside the store rather than inside it.
+///
 /// `S` hashes nodes. The default, [`RandomState`], resists HashDoS, which
 /// matters when keys come from untrusted clients; a store whose keys are
 /// its own may choose a faster hasher with [`Collector::with_hasher`].
 #[derive(Debug)]
 pub struct Collector<T, N, K, S = RandomState> {
-    nodes: NodeTable<T, N, K, S>,
+    nodes: Interner<Node<T, N, K>, S>,
     marker: Marker,
     /// Ids listed by the current collection.
     listed: BitSet,

@@ -52,6 +52,11 @@ pub trait CollectionContext {
 
     /// Emits what `node` references. Called at most once per node and
     /// collection, only for nodes reached strongly.
+    ///
+    /// `node` may not exist: a dead edge's target is expanded too, because
+    /// a store may reach candidates through resources it never lists (an
+    /// image, a container). As in containerd, a node that does not exist
+    /// references nothing: return `Ok(())` without emitting, not an error.
     fn references(
         &mut self,
         node: &Node<Self::Kind, Self::Namespace, Self::Key>,
