@@ -29,13 +29,14 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::bitset::BitSet;
-use crate::context::{EmitNode, EmitReference};
+use crate::context::{EmitNode, EmitReference, Via};
+use crate::explain::{Reasons, Why};
 use crate::intern::{Interner, MAX_IDS};
 use crate::mark::Marker;
 use crate::policy::within_grace;
 use crate::{
-    CollectError, CollectionContext, Error, Flow, Node, NodeSink, Phase, Progress, ReferenceSink,
-    RootCounts, Strength, SweepLimit,
+    CollectError, CollectionContext, Error, Flow, Node, NodeSink, Phase, Progress, Reason,
+    ReferenceSink, RootCounts, RootKind, Step, Strength, SweepLimit,
 };
 
 /// How many nodes are expanded between two checkpoints.
@@ -66,6 +67,9 @@ pub struct Options {
     pub pins: Vec<String>,
     /// The most one collection may sweep. Unlimited by default.
     pub sweep_limit: SweepLimit,
+    /// Record why each node is live, for [`Collection::why_live`]. Costs
+    /// 8 bytes per node; off by default.
+    pub explain: bool,
 }
 
 /// Counts and timings of one collection.
@@ -131,6 +135,9 @@ pub struct Collector<T, N, K, S = RandomState> {
     young: Vec<u32>,
     /// Back-references as `(parent, child)`, sorted by parent for marking.
     bindings: Vec<(u32, u32)>,
+    /// Why each live node is live, when the collection explains.
+    reasons: Reasons,
+    explain: bool,
     /// The last collection completed, so its marks may prune the table.
     prune_before_next: bool,
 }
@@ -140,6 +147,33 @@ struct Unseen<R> {
     hash: u64,
     node: R,
     strength: Strength,
+    /// Why it is live, if the collection explains.
+    why: Option<Why>,
+}
+
+/// Where the references a sink receives come from.
+#[derive(Clone, Copy, Debug)]
+enum Origin {
+    /// They are roots; plain ones are of this kind.
+    Roots(RootKind),
+    /// They are the references of this node.
+    Node(u32),
+}
+
+impl Origin {
+    fn why(self, strength: Strength, via: Via) -> Why {
+        match self {
+            Origin::Node(from) => Why {
+                from,
+                reason: Reason::Reference(strength),
+            },
+            Origin::Roots(plain) => Why::root(match via {
+                Via::Plain => plain,
+                Via::Lease => RootKind::Lease,
+                Via::Retention => RootKind::Retention,
+            }),
+        }
+    }
 }
 
 impl<T, N, K> Collector<T, N, K>
@@ -182,6 +216,8 @@ where
             unseen: Vec::new(),
             young: Vec::new(),
             bindings: Vec::new(),
+            reasons: Reasons::default(),
+            explain: false,
             prune_before_next: false,
         }
     }
@@ -215,6 +251,7 @@ where
         let mut stats = Stats::default();
         let mut tally = RootCounts::default();
         self.start_collection();
+        self.explain = options.explain;
 
         // Listing.
         let mut too_many = false;
@@ -244,7 +281,7 @@ where
         self.bindings.sort_unstable();
         self.bindings.dedup();
         let mut counts = EdgeCounts::default();
-        let mut referencer = self.referencer(&mut counts);
+        let mut referencer = self.referencer(&mut counts, Origin::Roots(RootKind::Explicit));
         ctx.roots(&mut ReferenceSink::new(
             &mut referencer,
             now,
@@ -258,7 +295,7 @@ where
 
         for name in &options.pins {
             let mut pin_counts = EdgeCounts::default();
-            let mut referencer = self.referencer(&mut pin_counts);
+            let mut referencer = self.referencer(&mut pin_counts, Origin::Roots(RootKind::Pin));
             ctx.resolve_pin(
                 name,
                 &mut ReferenceSink::new(&mut referencer, now, &mut tally, false),
@@ -278,14 +315,16 @@ where
         self.young.dedup();
         tally.grace = self.young.len();
         for &id in &self.young {
-            self.marker.reach(id, Strength::Strong);
+            if self.marker.reach(id, Strength::Strong) && self.explain {
+                self.reasons.record(id, Why::root(RootKind::Grace));
+            }
         }
         checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
 
         // Marking.
         let mut counts = EdgeCounts::default();
         while let Some(id) = self.marker.pop_grey() {
-            let mut referencer = self.referencer(&mut counts);
+            let mut referencer = self.referencer(&mut counts, Origin::Node(id));
             let node = referencer.nodes.get(id);
             let mut refs = ReferenceSink::new(&mut referencer, now, &mut tally, false);
             if let Err(source) = ctx.references(node, &mut refs) {
@@ -346,6 +385,7 @@ where
     fn referencer<'a>(
         &'a mut self,
         counts: &'a mut EdgeCounts,
+        origin: Origin,
     ) -> Referencer<'a, Node<T, N, K>, S> {
         Referencer {
             nodes: &self.nodes,
@@ -353,6 +393,8 @@ where
             marker: &mut self.marker,
             unseen: &mut self.unseen,
             counts,
+            origin,
+            reasons: self.explain.then_some(&mut self.reasons),
         }
     }
 
@@ -364,7 +406,13 @@ where
             .take_while(|&&(p, _)| p == parent);
         let mut followed = 0;
         for &(_, child) in children {
-            self.marker.reach(child, Strength::Strong);
+            if self.marker.reach(child, Strength::Strong) && self.explain {
+                let why = Why {
+                    from: parent,
+                    reason: Reason::BackReference,
+                };
+                self.reasons.record(child, why);
+            }
             followed += 1;
         }
         followed
@@ -383,6 +431,7 @@ where
         self.unseen.clear();
         self.young.clear();
         self.bindings.clear();
+        self.reasons.clear();
         self.marker.reset(0);
     }
 
@@ -395,7 +444,11 @@ where
                 .intern(unseen.hash, Cow::Owned(unseen.node))
                 .ok_or_else(too_many_nodes)?;
             self.marker.grow(self.nodes.len());
-            self.marker.reach(id, unseen.strength);
+            if self.marker.reach(id, unseen.strength) {
+                if let Some(why) = unseen.why {
+                    self.reasons.record(id, why);
+                }
+            }
         }
         Ok(())
     }
@@ -520,6 +573,9 @@ struct Referencer<'a, R, S> {
     marker: &'a mut Marker,
     unseen: &'a mut Vec<Unseen<R>>,
     counts: &'a mut EdgeCounts,
+    origin: Origin,
+    /// Present when the collection explains.
+    reasons: Option<&'a mut Reasons>,
 }
 
 impl<T, N, K, S> EmitReference<T, N, K> for Referencer<'_, Node<T, N, K>, S>
@@ -530,7 +586,7 @@ where
     S: BuildHasher,
 {
     #[inline]
-    fn reference(&mut self, node: &Node<T, N, K>, strength: Strength) {
+    fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via) {
         if strength == Strength::Weak {
             self.counts.weak += 1;
             return;
@@ -542,14 +598,22 @@ where
                 if !self.listed.contains(id) {
                     self.counts.dead += 1;
                 }
-                self.marker.reach(id, strength);
+                let turned_live = self.marker.reach(id, strength);
+                if let Some(reasons) = self.reasons.as_deref_mut().filter(|_| turned_live) {
+                    reasons.record(id, self.origin.why(strength, via));
+                }
             }
             None => {
                 self.counts.dead += 1;
+                let why = self
+                    .reasons
+                    .is_some()
+                    .then(|| self.origin.why(strength, via));
                 self.unseen.push(Unseen {
                     hash,
                     node: node.clone(),
                     strength,
+                    why,
                 });
             }
         }
@@ -590,6 +654,22 @@ where
         nodes
             .find(nodes.hash(node), node)
             .is_some_and(|id| self.collector.marker.is_live(id))
+    }
+
+    /// Why `node` is live: the path from a root to it, root first, each step
+    /// saying how it is reached. `None` if the node is not live, or if the
+    /// collection ran without [`Options::explain`].
+    ///
+    /// The path is the one the mark found first; there may be others.
+    pub fn why_live(&self, node: &Node<T, N, K>) -> Option<Vec<Step<'c, Node<T, N, K>>>> {
+        let collector = self.collector;
+        let id = collector.nodes.find(collector.nodes.hash(node), node)?;
+        let path = collector.reasons.path(id)?;
+        let steps = path.into_iter().map(|(id, reason)| Step {
+            node: collector.nodes.get(id),
+            reason,
+        });
+        Some(steps.collect())
     }
 
     /// The listed nodes that are unreachable, each once, in the order the
@@ -734,6 +814,37 @@ mod tests {
         assert_eq!((s.nodes_listed, s.roots, s.nodes_marked), (8, 2, 6));
         assert_eq!((s.nodes_expanded, s.references_followed), (6, 6));
         assert_eq!((s.dead_edges, s.nodes_swept), (0, 2));
+    }
+
+    #[test]
+    fn why_live_walks_back_to_a_root() {
+        let mut gc = Collector::new();
+        let options = Options {
+            explain: true,
+            ..Options::default()
+        };
+        let result = gc.collect_with(&mut canonical(), &options).unwrap();
+        let path: Vec<(char, Reason)> = result
+            .why_live(&node('H'))
+            .unwrap()
+            .into_iter()
+            .map(|step| (step.node.key, step.reason))
+            .collect();
+        let strong = Reason::Reference(Strength::Strong);
+        assert_eq!(
+            path,
+            [
+                ('C', Reason::Root(RootKind::Explicit)),
+                ('F', strong),
+                ('H', strong)
+            ]
+        );
+        assert!(
+            result.why_live(&node('E')).is_none(),
+            "garbage has no reason"
+        );
+        let quiet = gc.collect(&mut canonical()).unwrap();
+        assert!(quiet.why_live(&node('H')).is_none(), "off unless asked");
     }
 
     #[test]

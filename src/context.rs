@@ -138,7 +138,15 @@ pub(crate) trait EmitNode<T, N, K> {
 }
 
 pub(crate) trait EmitReference<T, N, K> {
-    fn reference(&mut self, node: &Node<T, N, K>, strength: Strength);
+    fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via);
+}
+
+/// Which sink method a reference came through: a root's kind, if it is one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Via {
+    Plain,
+    Lease,
+    Retention,
 }
 
 /// Where [`CollectionContext::all`] lists the candidates.
@@ -229,7 +237,7 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         if self.roots && strength != Strength::Weak {
             self.tally.explicit += 1;
         }
-        self.emit.reference(node, strength);
+        self.emit.reference(node, strength, Via::Plain);
     }
 
     /// Emits a strong reference: `node` is kept, and so is everything it
@@ -267,7 +275,7 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         if strength != Strength::Weak {
             self.tally.leases += 1;
         }
-        self.emit.reference(node, strength);
+        self.emit.reference(node, strength, Via::Lease);
     }
 
     /// Emits a reference only if `condition` holds at [`now`](Self::now),
@@ -300,7 +308,7 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
             if strength == Strength::Strong {
                 self.tally.retained += 1;
             }
-            self.emit.reference(node, strength);
+            self.emit.reference(node, strength, Via::Retention);
         }
     }
 }

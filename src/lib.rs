@@ -210,6 +210,7 @@ mod collector;
 mod context;
 mod dense;
 mod error;
+mod explain;
 mod intern;
 mod mark;
 mod node;
@@ -219,6 +220,7 @@ pub use collector::{Collection, Collector, Options, Stats};
 pub use context::{CollectionContext, Flow, NodeSink, Phase, Progress, ReferenceSink};
 pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::{CollectError, Error};
+pub use explain::{Reason, RootKind, Step};
 pub use node::Node;
 pub use policy::{Retention, RootCounts, SweepLimit};
 

@@ -57,15 +57,17 @@ impl Marker {
         )
     }
 
-    /// Records that `id` is referenced with `strength`.
+    /// Records that `id` is referenced with `strength`, and says whether
+    /// that made it live: it was white before.
     ///
     /// Strong: kept, and queued for expansion unless it already was. Flat:
     /// kept, not expanded through this reference. Weak: nothing.
     #[inline]
-    pub(crate) fn reach(&mut self, id: u32, strength: Strength) {
+    pub(crate) fn reach(&mut self, id: u32, strength: Strength) -> bool {
         debug_assert!((id as usize) < self.len, "id {id} beyond marker");
         let (word, shift) = Self::slot(id);
         let colour = &mut self.colours[word];
+        let was_white = *colour & (LIVE << shift) == 0;
         match strength {
             Strength::Strong => {
                 if *colour & (EXPANDED << shift) == 0 {
@@ -74,8 +76,9 @@ impl Marker {
                 }
             }
             Strength::Flat => *colour |= LIVE << shift,
-            Strength::Weak => {}
+            Strength::Weak => return false,
         }
+        was_white
     }
 
     /// Takes the next grey node, whose references the caller then follows.
