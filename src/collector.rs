@@ -95,7 +95,9 @@ pub struct Stats {
     pub references_followed: usize,
     /// Weak roots and references emitted; they keep nothing.
     pub weak_references: usize,
-    /// Strong and flat references to nodes the listing did not name.
+    /// Strong and flat references emitted by
+    /// [`CollectionContext::references`] to nodes the listing did not name.
+    /// Roots and pins naming unlisted nodes are not counted here.
     pub dead_edges: usize,
     /// Listed nodes found unreachable.
     pub nodes_swept: usize,
@@ -305,7 +307,8 @@ where
                 source,
             })?;
             self.intern_unseen()?;
-            match pin_counts.followed + pin_counts.weak {
+            // A pin that resolves only weakly keeps nothing: it is unknown.
+            match pin_counts.followed {
                 0 => stats.unknown_pins.push(name.clone()),
                 resolved => tally.pins += resolved,
             }
@@ -845,6 +848,56 @@ mod tests {
         );
         let quiet = gc.collect(&mut canonical()).unwrap();
         assert!(quiet.why_live(&node('H')).is_none(), "off unless asked");
+    }
+
+    /// Pins resolve "strong:X" strongly and "weak:X" weakly.
+    struct Pinned(Graph);
+
+    impl CollectionContext for Pinned {
+        type Kind = u8;
+        type Namespace = u8;
+        type Key = char;
+        type Error = Infallible;
+
+        fn all(&mut self, nodes: &mut NodeSink<'_, u8, u8, char>) -> Result<(), Infallible> {
+            self.0.all(nodes)
+        }
+        fn roots(&mut self, roots: &mut ReferenceSink<'_, u8, u8, char>) -> Result<(), Infallible> {
+            self.0.roots(roots)
+        }
+        fn references(
+            &mut self,
+            n: &N,
+            refs: &mut ReferenceSink<'_, u8, u8, char>,
+        ) -> Result<(), Infallible> {
+            self.0.references(n, refs)
+        }
+        fn resolve_pin(
+            &mut self,
+            name: &str,
+            pins: &mut ReferenceSink<'_, u8, u8, char>,
+        ) -> Result<(), Infallible> {
+            let key = name.chars().last().unwrap();
+            match name.split_once(':').unwrap().0 {
+                "strong" => pins.strong(&node(key)),
+                _ => pins.weak(&node(key)),
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_pin_that_resolves_only_weakly_is_unknown_and_keeps_nothing() {
+        let mut gc = Collector::new();
+        let options = Options {
+            pins: vec!["strong:G".into(), "weak:E".into()],
+            ..Options::default()
+        };
+        let result = gc.collect_with(&mut Pinned(canonical()), &options).unwrap();
+        let swept: String = result.garbage().map(|n| n.key).collect();
+        assert_eq!(swept, "E", "G is pinned, E is not");
+        assert_eq!(result.stats().unknown_pins, ["weak:E"]);
+        assert_eq!(result.stats().roots_by_kind.pins, 1);
     }
 
     #[test]

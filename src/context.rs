@@ -65,7 +65,8 @@ pub trait CollectionContext {
 
     /// Resolves a pin, one of [`Options::pins`](crate::Options::pins): a
     /// name such as an image tag or id, to the nodes it names, emitted
-    /// strongly into `pins`. A name that emits nothing is unknown: reported
+    /// strongly into `pins`. A name that emits nothing (or only weak
+    /// references) is unknown: reported
     /// in [`Stats::unknown_pins`](crate::Stats::unknown_pins), not an error.
     /// The default knows no names.
     fn resolve_pin(

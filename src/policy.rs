@@ -114,7 +114,7 @@ pub struct RootCounts {
     /// Distinct listed nodes kept because they were used within the grace
     /// period.
     pub grace: usize,
-    /// Nodes that pins resolved to.
+    /// Nodes that pins resolved to, strongly or flat.
     pub pins: usize,
     /// History entries a [`Retention`] rule held strongly.
     pub retained: usize,

@@ -1,0 +1,569 @@
+//! OpenShift's `oc adm prune images`, expressed by an embedder: a registry
+//! of images and layers, image streams whose tags keep a history of
+//! revisions, and pods.
+//!
+//! How each OpenShift rule maps onto the crate:
+//!
+//! - a stream tag's history is emitted with [`ReferenceSink::history`]: the
+//!   newest `keepTagRevisions` revisions, and those younger than
+//!   `keepYoungerThan`, strongly; older ones weakly ([`Retention`]);
+//! - a stream younger than `keepYoungerThan` references all its revisions
+//!   strongly, as OpenShift does for every young object;
+//! - running and pending pods, and young pods, hold their image strongly;
+//!   other pods weakly (they do not keep it);
+//! - an image references its layers; layers are listed before images, so
+//!   the garbage lists a pruned image's layers before the image object,
+//!   OpenShift's re-runnable removal order;
+//! - images this registry does not manage are never listed, so never
+//!   candidates;
+//! - `--confirm` off (dry run): report the garbage, remove nothing;
+//! - a circuit breaker: [`SweepLimit`].
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use resource_gc::{
+    CollectionContext, Collector, Error, Node, NodeSink, Options, ReferenceSink, Retention,
+    RootCounts, Stats, SweepLimit,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Kind {
+    Image,
+    Layer,
+}
+
+type Res = Node<Kind, (), String>;
+type Refs<'a> = ReferenceSink<'a, Kind, (), String>;
+
+fn image(digest: &str) -> Res {
+    Node::new(Kind::Image, (), digest.to_string())
+}
+fn layer(digest: &str) -> Res {
+    Node::new(Kind::Layer, (), digest.to_string())
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+fn ago(d: Duration) -> SystemTime {
+    now() - d
+}
+
+// ---------------------------------------------------------------------------
+// The registry and the cluster objects that reference it.
+
+#[derive(Clone, Debug, PartialEq)]
+struct Revision {
+    image: String,
+    created: SystemTime,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Stream {
+    created: SystemTime,
+    /// Tag → revisions, newest first.
+    tags: BTreeMap<String, Vec<Revision>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(dead_code)] // Every phase is part of the model; not all are used.
+enum Phase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Pod {
+    phase: Phase,
+    created: SystemTime,
+    image: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Registry {
+    /// Images this registry manages: digest → layers.
+    images: BTreeMap<String, Vec<String>>,
+    layers: BTreeMap<String, ()>,
+    streams: BTreeMap<String, Stream>,
+    pods: BTreeMap<String, Pod>,
+}
+
+impl Registry {
+    fn image(&mut self, digest: &str, layers: &[&str]) -> &mut Self {
+        for l in layers {
+            self.layers.insert(l.to_string(), ());
+        }
+        let layers = layers.iter().map(|l| l.to_string()).collect();
+        self.images.insert(digest.into(), layers);
+        self
+    }
+    fn stream(&mut self, name: &str, created: SystemTime) -> &mut Self {
+        let s = Stream {
+            created,
+            tags: BTreeMap::new(),
+        };
+        self.streams.insert(name.into(), s);
+        self
+    }
+    /// Tags `image` as `stream:tag` at `created`: the newest revision.
+    fn tag(&mut self, stream: &str, tag: &str, image: &str, created: SystemTime) -> &mut Self {
+        let history = self
+            .streams
+            .get_mut(stream)
+            .unwrap()
+            .tags
+            .entry(tag.into())
+            .or_default();
+        let revision = Revision {
+            image: image.into(),
+            created,
+        };
+        history.insert(0, revision);
+        self
+    }
+    fn pod(&mut self, name: &str, phase: Phase, created: SystemTime, image: &str) -> &mut Self {
+        let pod = Pod {
+            phase,
+            created,
+            image: image.into(),
+        };
+        self.pods.insert(name.into(), pod);
+        self
+    }
+
+    fn remove(&mut self, node: &Res) {
+        let removed = match node.kind {
+            Kind::Image => self.images.remove(&node.key).is_some(),
+            Kind::Layer => self.layers.remove(&node.key).is_some(),
+        };
+        assert!(removed, "{node:?} was listed, so it exists");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The pruner.
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Prune {
+    keep_tag_revisions: Option<usize>,
+    keep_younger_than: Option<Duration>,
+    /// `--confirm`: without it, a dry run.
+    confirm: bool,
+    limit: SweepLimit,
+}
+
+impl Prune {
+    fn rule(&self) -> Retention {
+        let mut rule = Retention::default();
+        rule.keep_last = self.keep_tag_revisions;
+        rule.keep_younger_than = self.keep_younger_than;
+        rule
+    }
+}
+
+struct View<'a> {
+    registry: &'a Registry,
+    prune: Prune,
+}
+
+impl View<'_> {
+    fn young(&self, created: SystemTime, now: SystemTime) -> bool {
+        self.prune
+            .keep_younger_than
+            .is_some_and(|age| now.duration_since(created).map_or(true, |d| d < age))
+    }
+}
+
+impl CollectionContext for View<'_> {
+    type Kind = Kind;
+    type Namespace = ();
+    type Key = String;
+    type Error = Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, Kind, (), String>) -> Result<(), Infallible> {
+        // Layers first: they are removed before the image objects.
+        self.registry
+            .layers
+            .keys()
+            .for_each(|l| nodes.push(&layer(l)));
+        self.registry
+            .images
+            .keys()
+            .for_each(|i| nodes.push(&image(i)));
+        Ok(())
+    }
+
+    fn roots(&mut self, roots: &mut Refs<'_>) -> Result<(), Infallible> {
+        let now = roots.now();
+        let rule = self.prune.rule();
+        for stream in self.registry.streams.values() {
+            let young = self.young(stream.created, now);
+            for history in stream.tags.values() {
+                let entries: Vec<(Res, SystemTime)> = history
+                    .iter()
+                    .map(|r| (image(&r.image), r.created))
+                    .collect();
+                if young {
+                    entries.iter().for_each(|(node, _)| roots.strong(node));
+                } else {
+                    roots.history(entries.iter().map(|(node, t)| (node, *t)), &rule);
+                }
+            }
+        }
+        for pod in self.registry.pods.values() {
+            let active = matches!(pod.phase, Phase::Running | Phase::Pending);
+            if active || self.young(pod.created, now) {
+                roots.strong(&image(&pod.image));
+            } else {
+                roots.weak(&image(&pod.image));
+            }
+        }
+        Ok(())
+    }
+
+    fn references(&mut self, node: &Res, refs: &mut Refs<'_>) -> Result<(), Infallible> {
+        if node.kind == Kind::Image {
+            for l in self.registry.images.get(&node.key).into_iter().flatten() {
+                refs.strong(&layer(l));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Report {
+    /// What was (or, in a dry run, would be) removed, in removal order.
+    garbage: Vec<Res>,
+    stats: Stats,
+}
+
+/// One `oc adm prune images` run, with a collector the caller keeps.
+fn prune_with(
+    collector: &mut Collector<Kind, (), String>,
+    registry: &mut Registry,
+    prune: Prune,
+) -> Result<Report, Error<Infallible, Res>> {
+    let mut options = Options::default();
+    options.now = Some(now());
+    options.sweep_limit = prune.limit;
+    let mut view = View { registry, prune };
+    let collection = collector.collect_with(&mut view, &options)?;
+    let garbage: Vec<Res> = collection.garbage().cloned().collect();
+    let stats = collection.stats().clone();
+    if prune.confirm {
+        garbage.iter().for_each(|node| registry.remove(node));
+    }
+    Ok(Report { garbage, stats })
+}
+
+fn prune(registry: &mut Registry, prune: Prune) -> Result<Report, Error<Infallible, Res>> {
+    prune_with(&mut Collector::new(), registry, prune)
+}
+
+fn confirm() -> Prune {
+    Prune {
+        confirm: true,
+        ..Prune::default()
+    }
+}
+
+fn keep(revisions: usize) -> Prune {
+    Prune {
+        keep_tag_revisions: Some(revisions),
+        ..confirm()
+    }
+}
+
+/// Stream `app`, tag `latest`, five revisions `img-1` (oldest) to `img-5`,
+/// tagged a day apart long ago; each image has its own layer and all share
+/// `base`.
+fn five_revisions() -> Registry {
+    let mut r = Registry::default();
+    r.stream("app", ago(100 * DAY));
+    for i in 1..=5 {
+        let name = format!("img-{i}");
+        r.image(&name, &["base", &format!("layer-{i}")]).tag(
+            "app",
+            "latest",
+            &name,
+            ago((30 - i) * DAY),
+        );
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios.
+
+#[test]
+fn keep_tag_revisions_keeps_the_newest_two_of_five() {
+    let mut registry = five_revisions();
+    let report = prune(&mut registry, keep(2)).unwrap();
+    assert_eq!(
+        report.garbage,
+        [
+            layer("layer-1"),
+            layer("layer-2"),
+            layer("layer-3"),
+            image("img-1"),
+            image("img-2"),
+            image("img-3"),
+        ]
+    );
+    let mut kinds = RootCounts::default();
+    kinds.retained = 2;
+    assert_eq!(report.stats.roots_by_kind, kinds);
+    assert_eq!(report.stats.weak_references, 3);
+    assert_eq!(
+        registry.images.keys().collect::<Vec<_>>(),
+        ["img-4", "img-5"]
+    );
+}
+
+#[test]
+fn an_image_referenced_weakly_and_strongly_is_kept() {
+    // OpenShift bug #13677: an old revision (weak) also run by a pod
+    // (strong) was pruned.
+    let mut registry = five_revisions();
+    registry
+        .pod("web", Phase::Running, ago(40 * DAY), "img-1")
+        .pod("batch", Phase::Pending, ago(40 * DAY), "img-2")
+        .pod("done", Phase::Succeeded, ago(40 * DAY), "img-3");
+    let report = prune(&mut registry, keep(2)).unwrap();
+    assert_eq!(report.garbage, [layer("layer-3"), image("img-3")]);
+    assert_eq!(report.stats.roots_by_kind.explicit, 2);
+}
+
+#[test]
+fn keep_younger_than_protects_what_young_objects_reference() {
+    let mut registry = five_revisions();
+    // A young stream, mirroring old images with their original dates.
+    registry
+        .stream("mirror", ago(30 * MINUTE))
+        .image("mirrored-1", &["m1"])
+        .image("mirrored-2", &["m2"])
+        .tag("mirror", "v1", "mirrored-1", ago(90 * DAY))
+        .tag("mirror", "v1", "mirrored-2", ago(80 * DAY))
+        // An old stream with a revision tagged ten minutes ago, below the
+        // newest one.
+        .stream("tools", ago(90 * DAY))
+        .image("tool-old", &["t0"])
+        .image("tool-recent", &["t1"])
+        .image("tool-newest", &["t2"])
+        .tag("tools", "latest", "tool-old", ago(60 * DAY))
+        .tag("tools", "latest", "tool-recent", ago(10 * MINUTE))
+        .tag("tools", "latest", "tool-newest", ago(5 * MINUTE))
+        // A pod that finished, young: it still holds its image.
+        .pod("job", Phase::Succeeded, ago(20 * MINUTE), "img-1");
+    let mut options = keep(1);
+    options.keep_younger_than = Some(HOUR);
+    let report = prune(&mut registry, options).unwrap();
+    assert_eq!(
+        report.garbage,
+        [
+            layer("layer-2"),
+            layer("layer-3"),
+            layer("layer-4"),
+            layer("t0"),
+            image("img-2"),
+            image("img-3"),
+            image("img-4"),
+            image("tool-old"),
+        ]
+    );
+    // img-5 and tool-newest by rank, tool-recent by age.
+    assert_eq!(report.stats.roots_by_kind.retained, 3);
+
+    // Without keepYoungerThan, only the newest revisions and running pods
+    // count.
+    let mut registry = registry.clone();
+    let report = prune(&mut registry, keep(1)).unwrap();
+    assert_eq!(
+        report.garbage,
+        [
+            layer("layer-1"),
+            layer("m1"),
+            layer("t1"),
+            image("img-1"),
+            image("mirrored-1"),
+            image("tool-recent"),
+        ]
+    );
+}
+
+#[test]
+fn layers_of_pruned_images_go_only_when_no_surviving_image_uses_them() {
+    let mut registry = Registry::default();
+    registry
+        .stream("app", ago(100 * DAY))
+        .image("old", &["shared", "old-only"])
+        .image("new", &["shared", "new-only"])
+        .image("untagged", &["shared", "new-only", "untagged-only"])
+        .tag("app", "latest", "old", ago(50 * DAY))
+        .tag("app", "latest", "new", ago(40 * DAY));
+    let report = prune(&mut registry, keep(1)).unwrap();
+    // Layers before images: if removing a layer fails, the image objects
+    // still reference everything and the run can be repeated.
+    assert_eq!(
+        report.garbage,
+        [
+            layer("old-only"),
+            layer("untagged-only"),
+            image("old"),
+            image("untagged"),
+        ]
+    );
+    assert_eq!(
+        registry.layers.keys().collect::<Vec<_>>(),
+        ["new-only", "shared"]
+    );
+}
+
+#[test]
+fn without_a_retention_rule_nothing_is_dropped() {
+    // zot's foot-gun: a retention policy with no rule deleted everything.
+    let mut registry = five_revisions();
+    let report = prune(&mut registry, confirm()).unwrap();
+    assert_eq!(report.garbage, []);
+    assert_eq!(report.stats.roots_by_kind.retained, 5);
+    assert_eq!(report.stats.weak_references, 0);
+    assert_eq!(registry, five_revisions());
+}
+
+#[test]
+fn images_this_registry_does_not_manage_are_never_candidates() {
+    let mut registry = five_revisions();
+    // Tagged in a stream, but pulled through from another registry.
+    registry.tag(
+        "app",
+        "external",
+        "docker.io/library/busybox",
+        ago(90 * DAY),
+    );
+    registry.tag("app", "external", "img-5", ago(80 * DAY));
+    let report = prune(&mut registry, keep(1)).unwrap();
+    assert!(!report.garbage.contains(&image("docker.io/library/busybox")));
+    assert_eq!(report.garbage.len(), 8, "{:?}", report.garbage);
+}
+
+/// `keep(2)` with a circuit breaker. On [`five_revisions`] it lists eleven
+/// nodes (six layers, five images) and would sweep six.
+fn limited(limit: SweepLimit) -> Prune {
+    Prune { limit, ..keep(2) }
+}
+
+fn max_nodes(n: usize) -> SweepLimit {
+    let mut limit = SweepLimit::default();
+    limit.max_nodes = Some(n);
+    limit
+}
+
+fn max_share(share: f64) -> SweepLimit {
+    let mut limit = SweepLimit::default();
+    limit.max_share = Some(share);
+    limit
+}
+
+#[test]
+fn the_circuit_breaker_reports_the_would_be_sweep_and_changes_nothing() {
+    // Eleven listed nodes (six layers, five images); six would be swept.
+    let would_sweep = vec![
+        layer("layer-1"),
+        layer("layer-2"),
+        layer("layer-3"),
+        image("img-1"),
+        image("img-2"),
+        image("img-3"),
+    ];
+    for limit in [max_nodes(5), max_share(0.5), max_share(0.0)] {
+        let mut registry = five_revisions();
+        let mut collector = Collector::new();
+        match prune_with(&mut collector, &mut registry, limited(limit)) {
+            Err(Error::SweepLimitExceeded {
+                would_sweep: got,
+                listed,
+                limit: reported,
+            }) => {
+                assert_eq!(got, would_sweep, "{limit:?}");
+                assert_eq!(listed, 11);
+                assert_eq!(reported, limit);
+            }
+            Err(other) => panic!("{limit:?}: expected SweepLimitExceeded, got {other:?}"),
+            Ok(report) => panic!("{limit:?}: swept {:?}", report.garbage),
+        }
+        assert_eq!(registry, five_revisions(), "{limit:?}: nothing removed");
+
+        // The same collector, without the limit, finds the same garbage.
+        let report = prune_with(&mut collector, &mut registry, keep(2)).unwrap();
+        assert_eq!(report.garbage, would_sweep, "{limit:?}");
+    }
+
+    // At the limit, the collection goes through.
+    for limit in [max_nodes(6), max_share(6.0 / 11.0), max_share(1.0)] {
+        let mut registry = five_revisions();
+        let report = prune(&mut registry, limited(limit)).unwrap();
+        assert_eq!(report.garbage, would_sweep, "{limit:?}");
+    }
+}
+
+#[test]
+fn the_circuit_breaker_trips_on_either_limit() {
+    let mut limit = max_nodes(100);
+    limit.max_share = Some(0.25);
+    let mut registry = five_revisions();
+    let err = prune(&mut registry, limited(limit)).err();
+    assert!(
+        matches!(err, Some(Error::SweepLimitExceeded { ref would_sweep, .. }) if would_sweep.len() == 6),
+        "{err:?}"
+    );
+    let mut limit = max_nodes(2);
+    limit.max_share = Some(1.0);
+    let err = prune(&mut registry, limited(limit)).err();
+    assert!(
+        matches!(err, Some(Error::SweepLimitExceeded { ref would_sweep, .. }) if would_sweep.len() == 6),
+        "{err:?}"
+    );
+    assert_eq!(registry, five_revisions());
+}
+
+#[test]
+fn an_invalid_share_is_invalid_options() {
+    for share in [1.5, -0.1, f64::NAN, f64::INFINITY] {
+        let mut registry = five_revisions();
+        match prune(&mut registry, limited(max_share(share))) {
+            Err(Error::InvalidOptions { reason }) => {
+                assert!(reason.contains("max_share"), "{share}: {reason}")
+            }
+            Err(other) => panic!("{share}: expected InvalidOptions, got {other:?}"),
+            Ok(report) => panic!("{share}: swept {:?}", report.garbage),
+        }
+        assert_eq!(registry, five_revisions());
+    }
+}
+
+#[test]
+fn a_dry_run_reports_and_removes_nothing() {
+    let mut registry = five_revisions();
+    let dry = Prune {
+        confirm: false,
+        ..keep(2)
+    };
+    let first = prune(&mut registry, dry).unwrap();
+    assert_eq!(first.garbage.len(), 6);
+    assert_eq!(registry, five_revisions());
+    let second = prune(&mut registry, dry).unwrap();
+    assert_eq!(second.garbage, first.garbage);
+
+    let confirmed = prune(&mut registry, keep(2)).unwrap();
+    assert_eq!(confirmed.garbage, first.garbage);
+    assert_eq!(registry.images.len(), 2);
+    assert_eq!(prune(&mut registry, keep(2)).unwrap().garbage, []);
+}
