@@ -40,6 +40,8 @@ pub struct MemStore {
     pub fault: Fault,
     /// How many times `references` was called for each node.
     pub expansions: HashMap<TestNode, usize>,
+    /// Checkpoint calls so far, across collections: reset it before reusing
+    /// a store with `Fault::AbortAtCheckpoint`.
     pub checkpoints: usize,
 }
 
