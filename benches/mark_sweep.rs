@@ -1,0 +1,203 @@
+//! Mark and sweep, side by side, on the same graphs: the ratios between
+//! implementations are what matters; absolute times vary with the machine.
+//!
+//! Groups: `store-10k`, `store-1M`, `random-10k`, `random-1M` (and the 10M
+//! ones with `RESOURCE_GC_BENCH_LARGE=1`). In each group, for the same
+//! graph:
+//!
+//! - `floor`: CSR + bitset + explicit stack; the hardware floor.
+//! - `dense`: `DenseCollector` over the same CSR (fresh per run).
+//! - `node`: `Collector` (SipHash) over a containerd-like `HashMap` store
+//!   of `Node<u8, String, String>`, fresh per run (its drop is not timed).
+//! - `node_reused`: the same with one collector kept across runs (steady
+//!   state: its intern table survives between collections; the store never
+//!   removes its garbage here, so each run re-interns the garbage nodes the
+//!   previous run pruned).
+//! - `node_foldhash`: `node` with `Collector::with_hasher(foldhash)`. In
+//!   the 10k groups only, unless `RESOURCE_GC_BENCH_LARGE=1`: at 1M nodes
+//!   every `Node`-path iteration takes seconds on a small machine, and
+//!   criterion runs at least 11 of each. `examples/bench_graph.rs` always
+//!   measures it.
+//! - `naive`, `naive_foldhash`: containerd's tricolor mark written plainly,
+//!   with `HashSet<&Node>` (SipHash / foldhash).
+//! - `petgraph`: `Dfs` over a prebuilt petgraph `Graph`.
+//!
+//! Every iteration is mark + sweep (the garbage collected into a `Vec`).
+//! Building the graphs is outside the timed part. Throughput is in nodes.
+//!
+//! `cargo bench --bench mark_sweep -- store-1M` runs one group; HTML
+//! reports land in `target/criterion/`. For one-shot tables with mark and
+//! sweep apart and peak RSS, see `examples/bench_graph.rs`.
+
+mod support;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main, measurement::WallTime,
+};
+use petgraph::graph::DiGraph;
+use resource_gc::Collector;
+
+use support::{
+    Csr, Graph, NodeStore, RandomParams, StoreParams, build_petgraph, dense, floor, gen_random,
+    gen_store, naive_foldhash, naive_sip, node, petgraph_dfs,
+};
+
+/// Groups at least this big get the short configuration.
+const BIG: usize = 500_000;
+
+/// `RESOURCE_GC_BENCH_LARGE=1`: add the 10M groups.
+fn large() -> bool {
+    std::env::var_os("RESOURCE_GC_BENCH_LARGE").is_some_and(|v| v == "1")
+}
+
+fn sizes() -> Vec<(&'static str, usize)> {
+    let mut sizes = vec![("10k", 10_000), ("1M", 1_000_000)];
+    if large() {
+        sizes.push(("10M", 10_000_000));
+    }
+    sizes
+}
+
+fn mark_sweep(c: &mut Criterion) {
+    for (label, nodes) in sizes() {
+        bench_graph(
+            c,
+            &format!("store-{label}"),
+            gen_store(&StoreParams::for_nodes(nodes)),
+        );
+        bench_graph(
+            c,
+            &format!("random-{label}"),
+            gen_random(&RandomParams::for_nodes(nodes)),
+        );
+    }
+}
+
+/// The graph in the form each implementation reads, built on first use so
+/// that a group the command-line filter skips costs only its generation.
+struct Forms {
+    csr: Csr,
+    store: NodeStore,
+    pg: DiGraph<(), ()>,
+    roots: Vec<u32>,
+    /// For `node_reused`: has already run one collection (steady state).
+    reused: Collector<u8, String, String>,
+}
+
+impl Forms {
+    fn build(name: &str, graph: &Graph) -> Self {
+        let csr = Csr::from_graph(graph);
+        let mut store = NodeStore::from_graph(graph, &csr);
+        let pg = build_petgraph(graph);
+        let roots = graph.roots.clone();
+
+        // All implementations must agree before any is timed.
+        let expected = floor(&csr).counts();
+        let mut reused = Collector::new();
+        let checks = [
+            ("dense", dense(&csr).counts()),
+            ("node", node(&mut reused, &mut store).counts()),
+            ("naive", naive_sip(&store).counts()),
+            ("petgraph", petgraph_dfs(&pg, &roots).counts()),
+        ];
+        for (which, counts) in checks {
+            assert_eq!(
+                counts, expected,
+                "{name}: {which} disagrees with floor on (reachable, unreachable)"
+            );
+        }
+        Forms {
+            csr,
+            store,
+            pg,
+            roots,
+            reused,
+        }
+    }
+}
+
+/// One group: every implementation on `graph`. The forms live for this
+/// group only, so memory is one graph's worth at a time.
+fn bench_graph(c: &mut Criterion, name: &str, graph: Graph) {
+    eprintln!("{name}: {}", graph.summary());
+    let mut slot: Option<Forms> = None;
+    let graph = &graph;
+
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(graph.node_count() as u64));
+    configure(&mut group, graph.node_count());
+
+    group.bench_function("floor", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| floor(black_box(&f.csr)))
+    });
+    group.bench_function("dense", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| dense(black_box(&f.csr)))
+    });
+    // A fresh collector per iteration; it is dropped outside the timing.
+    group.bench_function("node", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter_batched(
+            Collector::new,
+            |mut collector| (node(&mut collector, &mut f.store), collector),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("node_reused", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| node(&mut f.reused, &mut f.store))
+    });
+    if graph.node_count() < BIG || large() {
+        group.bench_function("node_foldhash", |b| {
+            let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+            b.iter_batched(
+                || Collector::with_hasher(foldhash::fast::RandomState::default()),
+                |mut collector| (node(&mut collector, &mut f.store), collector),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.bench_function("naive", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| naive_sip(black_box(&f.store)))
+    });
+    group.bench_function("naive_foldhash", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| naive_foldhash(black_box(&f.store)))
+    });
+    group.bench_function("petgraph", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| petgraph_dfs(black_box(&f.pg), &f.roots))
+    });
+    group.finish();
+}
+
+/// Small samples and short measurements, so that the default set stays at
+/// a few minutes: the 1M groups are dominated by the `Node`-path and naive
+/// implementations at 1-5 s an iteration (slow 2-core VM), 11 iterations
+/// each (criterion's minimum of 10 samples, plus one warm-up).
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>, nodes: usize) {
+    if nodes >= BIG {
+        // One iteration takes 10 ms to seconds here: flat sampling keeps
+        // it at sample_size iterations or a little more, not the 55 that
+        // linear sampling needs at least.
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+    } else {
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
+    }
+}
+
+criterion_group!(benches, mark_sweep);
+criterion_main!(benches);

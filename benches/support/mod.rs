@@ -1,0 +1,1152 @@
+//! Shared by the criterion bench (`benches/mark_sweep.rs`) and
+//! `examples/bench_graph.rs`, which includes it with
+//! `#[path = "../benches/support/mod.rs"] mod support;`.
+//!
+//! - [`Graph`]: a resource graph as `gen_graph.py` describes it: nodes
+//!   (type, namespace, key) numbered in order, edges, roots.
+//! - [`gen_store`] and [`gen_random`]: the two shapes of
+//!   `shared/bench/gen_graph.py`, generated in-process and deterministically
+//!   (own PRNG, no `rand`), so that neither the bench nor CI needs python.
+//!   Same structure and proportions as the python script; not the same
+//!   bytes (different PRNG).
+//! - [`parse_graph`] / [`write_graph`]: the `# gcgraph v1` text format. The
+//!   parser never panics: any malformed line is a [`ParseError`] with its
+//!   1-based line number.
+//! - [`Csr`], [`NodeStore`], [`build_petgraph`]: the same graph in the form
+//!   each implementation wants, built outside any timed region.
+//! - The implementations, each returning a [`Run`] (mark and sweep timed
+//!   separately, reachable and unreachable counts): [`floor`], [`dense`],
+//!   [`node`], [`naive`], [`petgraph_dfs`].
+//!
+//! "Reachable" is everywhere "listed and live": every node of the graph is
+//! listed, so `reachable + unreachable == node_count` for all of them, and
+//! every implementation computes `unreachable` by actually sweeping (the
+//! garbage is collected into a `Vec`, as a store would before removing it).
+
+// Each includer uses a different part of this module.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::fmt;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, RandomState};
+use std::io::{self, BufRead, Write};
+use std::time::{Duration, Instant};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, VisitMap};
+use resource_gc::{
+    CollectionContext, Collector, DenseCollector, DenseContext, DenseSink, Node, NodeSink,
+    ReferenceSink, Stats,
+};
+
+// ---------------------------------------------------------------------------
+// The graph
+
+/// Node types, as in containerd and `gen_graph.py`.
+pub const CONTENT: u8 = 1;
+pub const SNAPSHOT: u8 = 2;
+pub const CONTAINER: u8 = 3;
+pub const LEASE: u8 = 5;
+pub const INGEST: u8 = 6;
+pub const IMAGE: u8 = 7;
+
+/// A resource graph: nodes `0..node_count()` in definition order, edges
+/// `from -> to`, roots. Keys are stored back to back in one string, so a
+/// 10M-node graph costs about its text size, not 10M allocations.
+#[derive(Debug, Default)]
+pub struct Graph {
+    /// `store`, `random`, or whatever the file's header says.
+    pub shape: String,
+    kinds: Vec<u8>,
+    node_ns: Vec<u32>,
+    namespaces: Vec<String>,
+    ns_index: HashMap<String, u32>,
+    keys: String,
+    key_ends: Vec<usize>,
+    /// `(from, to)`: `from` references `to`.
+    pub edges: Vec<(u32, u32)>,
+    /// Strong roots; duplicates allowed.
+    pub roots: Vec<u32>,
+}
+
+impl Graph {
+    pub fn new(shape: &str) -> Self {
+        Graph {
+            shape: shape.to_string(),
+            ..Graph::default()
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn kind(&self, id: u32) -> u8 {
+        self.kinds[id as usize]
+    }
+
+    pub fn namespace(&self, id: u32) -> &str {
+        &self.namespaces[self.node_ns[id as usize] as usize]
+    }
+
+    pub fn key(&self, id: u32) -> &str {
+        let id = id as usize;
+        let start = if id == 0 { 0 } else { self.key_ends[id - 1] };
+        &self.keys[start..self.key_ends[id]]
+    }
+
+    /// Adds a node and returns its id. The caller keeps the count below
+    /// `u32::MAX`.
+    pub fn add_node(&mut self, kind: u8, namespace: &str, key: &str) -> u32 {
+        let id = self.kinds.len() as u32;
+        let ns = match self.ns_index.get(namespace) {
+            Some(&ns) => ns,
+            None => {
+                let ns = self.namespaces.len() as u32;
+                self.namespaces.push(namespace.to_string());
+                self.ns_index.insert(namespace.to_string(), ns);
+                ns
+            }
+        };
+        self.kinds.push(kind);
+        self.node_ns.push(ns);
+        self.keys.push_str(key);
+        self.key_ends.push(self.keys.len());
+        id
+    }
+
+    pub fn add_edge(&mut self, from: u32, to: u32) {
+        self.edges.push((from, to));
+    }
+
+    pub fn add_root(&mut self, id: u32) {
+        self.roots.push(id);
+    }
+
+    fn reserve(&mut self, nodes: usize, edges: usize, roots: usize) {
+        self.kinds.reserve(nodes);
+        self.node_ns.reserve(nodes);
+        self.key_ends.reserve(nodes);
+        self.edges.reserve(edges);
+        self.roots.reserve(roots);
+    }
+
+    /// The node as the `Node` path sees it: owned strings.
+    pub fn store_node(&self, id: u32) -> StoreNode {
+        Node::new(
+            self.kind(id),
+            self.namespace(id).to_string(),
+            self.key(id).to_string(),
+        )
+    }
+
+    /// A one-line description: shape and counts.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} graph: {} nodes, {} edges, {} roots",
+            self.shape,
+            self.node_count(),
+            self.edges.len(),
+            self.roots.len()
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deterministic generators
+
+/// splitmix64: tiny, fast, and good enough for graph shapes.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x5eed_0f9c_6a11_d3c5)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n`; `n > 0`.
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+
+    /// Normal, by Box-Muller.
+    pub fn gauss(&mut self, mean: f64, sigma: f64) -> f64 {
+        let u1 = 1.0 - self.next_f64(); // (0, 1]
+        let u2 = self.next_f64();
+        mean + sigma * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// Exponential with the given mean.
+    pub fn exponential(&mut self, mean: f64) -> f64 {
+        -(1.0 - self.next_f64()).ln() * mean
+    }
+
+    /// Writes `sha256:` and 64 hex digits into `out` (cleared first).
+    pub fn digest(&mut self, out: &mut String) {
+        out.clear();
+        out.push_str("sha256:");
+        for _ in 0..4 {
+            let _ = write!(out, "{:016x}", self.next_u64());
+        }
+    }
+}
+
+/// Parameters of the store shape; defaults as in `gen_graph.py store`.
+#[derive(Clone, Debug)]
+pub struct StoreParams {
+    pub namespaces: usize,
+    /// Images per namespace.
+    pub images: usize,
+    /// Mean layers per image.
+    pub layers: usize,
+    /// Containers per namespace.
+    pub containers: usize,
+    /// Leases per namespace.
+    pub leases: usize,
+    /// Fraction of images deleted, and of the layer pool left as orphans.
+    pub garbage: f64,
+    pub seed: u64,
+}
+
+impl Default for StoreParams {
+    fn default() -> Self {
+        StoreParams {
+            namespaces: 4,
+            images: 250,
+            layers: 8,
+            containers: 50,
+            leases: 10,
+            garbage: 0.3,
+            seed: 1,
+        }
+    }
+}
+
+/// Nodes per image (and namespace) of the store shape with default
+/// parameters, measured: `gen_graph.py store --namespaces 4 --images 2500`
+/// gives 147,446 nodes.
+const STORE_NODES_PER_IMAGE: f64 = 14.7;
+
+impl StoreParams {
+    /// Default parameters with the image count chosen so that the graph
+    /// has about `nodes` nodes.
+    pub fn for_nodes(nodes: usize) -> Self {
+        let p = StoreParams::default();
+        let fixed = p.namespaces * (2 * p.containers + 5 * p.leases);
+        let per_ns = nodes.saturating_sub(fixed) as f64 / p.namespaces as f64;
+        StoreParams {
+            images: ((per_ns / STORE_NODES_PER_IMAGE).round() as usize).max(1),
+            ..p
+        }
+    }
+}
+
+/// Heavy head, long tail, within `0..n`: as `gen_graph.py`'s `zipf_index`.
+fn zipf_index(rng: &mut Rng, n: usize) -> usize {
+    const S: f64 = 1.1;
+    let x = (n as f64 * rng.next_f64().powf(1.0 + 2.0 * S)) as usize;
+    x.min(n - 1)
+}
+
+/// A container-image store, per namespace: a shared pool of layer blobs
+/// (Zipf-shared between images); images -> (index ->) manifests -> config
+/// and layers; configs -> snapshot chains (a snapshot's parent is the
+/// previous layer's, chains shared by prefix); containers -> an active
+/// snapshot on a live image's chain; leases -> in-flight blobs and an
+/// ingest; a fraction of images deleted and orphaned blobs and snapshots.
+/// Same structure as `gen_graph.py store`.
+pub fn gen_store(p: &StoreParams) -> Graph {
+    let mut rng = Rng::new(p.seed);
+    let mut g = Graph::new("store");
+    let mut d = String::new();
+    let mut key = String::new();
+    for n in 0..p.namespaces {
+        let ns = format!("ns{n}");
+        let pool = (p.images * p.layers / 3).max(8);
+        let layer_blob: Vec<u32> = (0..pool)
+            .map(|_| {
+                rng.digest(&mut d);
+                g.add_node(CONTENT, &ns, &d)
+            })
+            .collect();
+        // (parent snapshot or NONE, layer) -> snapshot: the python keys
+        // chains by their layer prefix; this is the same identity.
+        const NONE: u32 = u32::MAX;
+        let mut chain_of: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut tops: Vec<(u32, bool)> = Vec::new();
+        let mut layers: Vec<u32> = Vec::new();
+        for i in 0..p.images {
+            let live = rng.next_f64() >= p.garbage;
+            let mean = p.layers as f64;
+            let nlayers = (rng.gauss(mean, mean / 3.0) as i64).max(1) as usize;
+            layers.clear();
+            layers.extend((0..nlayers).map(|_| zipf_index(&mut rng, pool) as u32));
+            let platforms = if rng.next_f64() < 0.2 { 2 } else { 1 };
+            let mut manifests = [0u32; 2];
+            for manifest_slot in manifests.iter_mut().take(platforms) {
+                rng.digest(&mut d);
+                let manifest = g.add_node(CONTENT, &ns, &d);
+                rng.digest(&mut d);
+                let config = g.add_node(CONTENT, &ns, &d);
+                g.add_edge(manifest, config);
+                for &l in &layers {
+                    g.add_edge(manifest, layer_blob[l as usize]);
+                }
+                let mut parent = NONE;
+                for &l in &layers {
+                    let sid = match chain_of.get(&(parent, l)) {
+                        Some(&sid) => sid,
+                        None => {
+                            rng.digest(&mut d);
+                            key.clear();
+                            key.push_str("overlayfs/");
+                            key.push_str(&d);
+                            let sid = g.add_node(SNAPSHOT, &ns, &key);
+                            chain_of.insert((parent, l), sid);
+                            if parent != NONE {
+                                g.add_edge(sid, parent);
+                            }
+                            sid
+                        }
+                    };
+                    parent = sid;
+                }
+                g.add_edge(config, parent);
+                *manifest_slot = manifest;
+                tops.push((parent, live));
+            }
+            let target = if platforms > 1 {
+                rng.digest(&mut d);
+                let index = g.add_node(CONTENT, &ns, &d);
+                for &m in &manifests[..platforms] {
+                    g.add_edge(index, m);
+                }
+                index
+            } else {
+                manifests[0]
+            };
+            if live {
+                key.clear();
+                let _ = write!(key, "registry.example/app{i}:v{}", rng.below(100));
+                let image = g.add_node(IMAGE, &ns, &key);
+                g.add_edge(image, target);
+                g.add_root(image);
+            }
+        }
+        let mut live_tops: Vec<u32> = tops.iter().filter(|t| t.1).map(|t| t.0).collect();
+        if live_tops.is_empty() {
+            live_tops = tops.iter().map(|t| t.0).collect();
+        }
+        for c in 0..p.containers {
+            let container = g.add_node(CONTAINER, &ns, &format!("container-{c}"));
+            let active = g.add_node(SNAPSHOT, &ns, &format!("overlayfs/active-{c}"));
+            if !live_tops.is_empty() {
+                g.add_edge(active, live_tops[rng.below(live_tops.len())]);
+            }
+            g.add_edge(container, active);
+            g.add_root(container);
+        }
+        for l in 0..p.leases {
+            let lease = g.add_node(LEASE, &ns, &format!("lease-{l}"));
+            g.add_root(lease);
+            for _ in 0..1 + rng.below(5) {
+                rng.digest(&mut d);
+                let blob = g.add_node(CONTENT, &ns, &d);
+                g.add_edge(lease, blob);
+            }
+            let ingest = g.add_node(INGEST, &ns, &format!("ingest-{l}"));
+            g.add_edge(lease, ingest);
+            g.add_edge(ingest, layer_blob[rng.below(layer_blob.len())]);
+        }
+        // Orphans: blobs and snapshots no one references any more.
+        for _ in 0..(pool as f64 * p.garbage) as usize {
+            rng.digest(&mut d);
+            g.add_node(CONTENT, &ns, &d);
+            rng.digest(&mut d);
+            key.clear();
+            key.push_str("overlayfs/");
+            key.push_str(&d);
+            g.add_node(SNAPSHOT, &ns, &key);
+        }
+    }
+    g
+}
+
+/// Parameters of the random shape; defaults as in `gen_graph.py random`.
+#[derive(Clone, Debug)]
+pub struct RandomParams {
+    pub nodes: usize,
+    /// Mean out-degree (exponentially distributed).
+    pub degree: f64,
+    /// Fraction of the nodes that are roots (at least one).
+    pub root_fraction: f64,
+    pub namespaces: usize,
+    pub seed: u64,
+}
+
+impl Default for RandomParams {
+    fn default() -> Self {
+        RandomParams {
+            nodes: 100_000,
+            degree: 3.0,
+            root_fraction: 0.01,
+            namespaces: 4,
+            seed: 1,
+        }
+    }
+}
+
+impl RandomParams {
+    pub fn for_nodes(nodes: usize) -> Self {
+        RandomParams {
+            nodes,
+            ..RandomParams::default()
+        }
+    }
+}
+
+/// `nodes` content blobs over `namespaces` namespaces, each with an
+/// exponentially distributed number of references (mean `degree`) to
+/// uniformly chosen nodes; `root_fraction` of the nodes, distinct, are
+/// roots. Same structure as `gen_graph.py random`.
+pub fn gen_random(p: &RandomParams) -> Graph {
+    let mut rng = Rng::new(p.seed);
+    let mut g = Graph::new("random");
+    let n = p.nodes.min(u32::MAX as usize - 1);
+    let namespaces: Vec<String> = (0..p.namespaces.max(1)).map(|i| format!("ns{i}")).collect();
+    g.reserve(n, (n as f64 * p.degree) as usize, 0);
+    let mut d = String::new();
+    for i in 0..n {
+        rng.digest(&mut d);
+        g.add_node(CONTENT, &namespaces[i % namespaces.len()], &d);
+    }
+    for a in 0..n {
+        let k = if p.degree > 0.0 {
+            rng.exponential(p.degree) as usize
+        } else {
+            0
+        };
+        for _ in 0..k {
+            let b = rng.below(n) as u32;
+            g.add_edge(a as u32, b);
+        }
+    }
+    // Distinct roots: a partial Fisher-Yates shuffle.
+    let count = ((n as f64 * p.root_fraction) as usize).max(1).min(n);
+    let mut ids: Vec<u32> = (0..n as u32).collect();
+    for i in 0..count {
+        let j = i + rng.below(n - i);
+        ids.swap(i, j);
+        g.add_root(ids[i]);
+    }
+    g
+}
+
+// ---------------------------------------------------------------------------
+// The text format
+
+/// A malformed line of a `# gcgraph v1` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Reservations taken from a header are capped at this, so a lying header
+/// cannot make the parser allocate absurdly up front.
+const MAX_HINT: usize = 1 << 26;
+
+/// Counts a header announces: checked at the end of the file.
+#[derive(Default)]
+struct Announced {
+    line: usize,
+    nodes: Option<usize>,
+    edges: Option<usize>,
+    roots: Option<usize>,
+}
+
+/// Parses the text format of `gen_graph.py`:
+///
+/// ```text
+/// # gcgraph v1 <shape> nodes=<N> edges=<E> roots=<R>
+/// n <type> <namespace> <key>    node; its id is the count of n-lines before it
+/// e <from-id> <to-id>           from references to
+/// r <id>                        id is a root
+/// ```
+///
+/// Blank lines and other `#` lines are ignored; the header is optional, but
+/// if present it must be the first line, say `v1`, and its counts must
+/// match the file. Fields are separated by ASCII whitespace. A node's
+/// (type, namespace, key) must be unique. Never panics: any malformed line
+/// is an error naming its 1-based line number.
+pub fn parse_graph(mut input: impl BufRead) -> Result<Graph, ParseError> {
+    let mut g = Graph::new("unknown");
+    let mut announced = Announced::default();
+    // Line of each node, for the duplicate check after the last line.
+    let mut node_lines: Vec<usize> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        buf.clear();
+        let read = input.read_until(b'\n', &mut buf).map_err(|e| ParseError {
+            line: line_no + 1,
+            message: format!("read error: {e}"),
+        })?;
+        if read == 0 {
+            break;
+        }
+        line_no += 1;
+        let err = |message: String| ParseError {
+            line: line_no,
+            message,
+        };
+        let line = std::str::from_utf8(&buf).map_err(|_| err("not valid UTF-8".into()))?;
+        let mut fields = line.split_ascii_whitespace();
+        let Some(tag) = fields.next() else {
+            continue; // blank
+        };
+        if tag.starts_with('#') {
+            let is_header = (tag == "#" && line.split_ascii_whitespace().nth(1) == Some("gcgraph"))
+                || tag == "#gcgraph";
+            if is_header {
+                if line_no != 1 {
+                    return Err(err(
+                        "a `# gcgraph` header must be the first line (two files concatenated?)"
+                            .into(),
+                    ));
+                }
+                parse_header(line, &mut g, &mut announced).map_err(err)?;
+                let hint = |n: Option<usize>| n.unwrap_or(0).min(MAX_HINT);
+                g.reserve(
+                    hint(announced.nodes),
+                    hint(announced.edges),
+                    hint(announced.roots),
+                );
+                node_lines.reserve(hint(announced.nodes));
+            }
+            continue;
+        }
+        let fields: Vec<&str> = fields.collect();
+        let want = |n: usize, usage: &str| {
+            if fields.len() == n {
+                Ok(())
+            } else {
+                Err(err(format!(
+                    "`{tag}` record has {} field(s) after the tag, expected {n}: `{usage}`",
+                    fields.len()
+                )))
+            }
+        };
+        let defined = g.node_count();
+        match tag {
+            "n" => {
+                want(3, "n <type> <namespace> <key>")?;
+                let kind: u8 = fields[0].parse().map_err(|_| {
+                    err(format!(
+                        "node type `{}` is not an integer in 0..=255",
+                        fields[0]
+                    ))
+                })?;
+                if defined >= u32::MAX as usize {
+                    return Err(err(format!("more than {} nodes", u32::MAX)));
+                }
+                g.add_node(kind, fields[1], fields[2]);
+                node_lines.push(line_no);
+            }
+            "e" => {
+                want(2, "e <from-id> <to-id>")?;
+                let from = parse_id(fields[0], defined).map_err(&err)?;
+                let to = parse_id(fields[1], defined).map_err(&err)?;
+                if g.edges.len() >= u32::MAX as usize {
+                    return Err(err(format!("more than {} edges", u32::MAX)));
+                }
+                g.add_edge(from, to);
+            }
+            "r" => {
+                want(1, "r <id>")?;
+                let id = parse_id(fields[0], defined).map_err(&err)?;
+                g.add_root(id);
+            }
+            other => {
+                return Err(err(format!(
+                    "unknown record `{other}`: expected `n`, `e`, `r` or a `#` comment"
+                )));
+            }
+        }
+    }
+    let counts = [
+        ("nodes", announced.nodes, g.node_count()),
+        ("edges", announced.edges, g.edges.len()),
+        ("roots", announced.roots, g.roots.len()),
+    ];
+    for (what, said, got) in counts {
+        if let Some(said) = said.filter(|&said| said != got) {
+            return Err(ParseError {
+                line: announced.line,
+                message: format!(
+                    "the header announces {what}={said} but the file has {got} (truncated?)"
+                ),
+            });
+        }
+    }
+    check_unique(&g, &node_lines)?;
+    Ok(g)
+}
+
+fn parse_header(line: &str, g: &mut Graph, announced: &mut Announced) -> Result<(), String> {
+    announced.line = 1;
+    let line = line.trim_start_matches('#');
+    let mut words = line.split_ascii_whitespace().skip(1); // "gcgraph"
+    match words.next() {
+        Some("v1") => {}
+        Some(v) => return Err(format!("unsupported format version `{v}` (this reads v1)")),
+        None => return Err("header lacks a version: expected `# gcgraph v1 ...`".into()),
+    }
+    for word in words {
+        let Some((name, value)) = word.split_once('=') else {
+            g.shape = word.to_string();
+            continue;
+        };
+        let slot = match name {
+            "nodes" => &mut announced.nodes,
+            "edges" => &mut announced.edges,
+            "roots" => &mut announced.roots,
+            _ => continue, // unknown attributes are for other readers
+        };
+        *slot = Some(
+            value
+                .parse()
+                .map_err(|_| format!("header count `{word}` is not a non-negative integer"))?,
+        );
+    }
+    Ok(())
+}
+
+fn parse_id(field: &str, defined: usize) -> Result<u32, String> {
+    let id: u64 = field
+        .parse()
+        .map_err(|_| format!("`{field}` is not a node id (a non-negative integer)"))?;
+    if id >= defined as u64 {
+        return Err(format!(
+            "node {id} is not defined (yet): {defined} node(s) so far, and every `n` line \
+             must come before the `e` and `r` lines that name it"
+        ));
+    }
+    Ok(id as u32)
+}
+
+/// Two nodes with the same (type, namespace, key) would be one node on the
+/// `Node` path and two on the others.
+fn check_unique(g: &Graph, node_lines: &[usize]) -> Result<(), ParseError> {
+    let mut seen: HashMap<(u8, u32, &str), u32> = HashMap::with_capacity(g.node_count());
+    for id in 0..g.node_count() as u32 {
+        let name = (g.kind(id), g.node_ns[id as usize], g.key(id));
+        if let Some(first) = seen.insert(name, id) {
+            return Err(ParseError {
+                line: node_lines[id as usize],
+                message: format!(
+                    "duplicate node `{} {} {}`: same type, namespace and key as node {first} \
+                     (line {})",
+                    name.0,
+                    g.namespace(id),
+                    name.2,
+                    node_lines[first as usize]
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes `g` in the text format, as `gen_graph.py` does: header, nodes,
+/// then edges, then roots.
+pub fn write_graph(g: &Graph, out: impl Write) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    writeln!(
+        out,
+        "# gcgraph v1 {} nodes={} edges={} roots={}",
+        g.shape,
+        g.node_count(),
+        g.edges.len(),
+        g.roots.len()
+    )?;
+    for id in 0..g.node_count() as u32 {
+        writeln!(out, "n {} {} {}", g.kind(id), g.namespace(id), g.key(id))?;
+    }
+    for &(a, b) in &g.edges {
+        writeln!(out, "e {a} {b}")?;
+    }
+    for &r in &g.roots {
+        writeln!(out, "r {r}")?;
+    }
+    out.flush()
+}
+
+// ---------------------------------------------------------------------------
+// The forms each implementation reads
+
+/// Compressed sparse rows: the targets of node `i` are
+/// `targets[offsets[i]..offsets[i + 1]]`, in edge order.
+#[derive(Debug, Default)]
+pub struct Csr {
+    pub offsets: Vec<u32>,
+    pub targets: Vec<u32>,
+    pub roots: Vec<u32>,
+}
+
+impl Csr {
+    /// Counting sort of the edges by source; panics only beyond
+    /// `u32::MAX` edges, which the parser rejects.
+    pub fn from_graph(g: &Graph) -> Self {
+        let n = g.node_count();
+        let mut offsets = vec![0u32; n + 1];
+        for &(a, _) in &g.edges {
+            offsets[a as usize + 1] += 1;
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut next: Vec<u32> = offsets[..n].to_vec();
+        let mut targets = vec![0u32; g.edges.len()];
+        for &(a, b) in &g.edges {
+            let slot = &mut next[a as usize];
+            targets[*slot as usize] = b;
+            *slot += 1;
+        }
+        Csr {
+            offsets,
+            targets,
+            roots: g.roots.clone(),
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    #[inline]
+    pub fn targets_of(&self, id: u32) -> &[u32] {
+        let id = id as usize;
+        &self.targets[self.offsets[id] as usize..self.offsets[id + 1] as usize]
+    }
+}
+
+/// A resource on the `Node` path: type, namespace, key, as containerd has
+/// them (its keys are strings; a digest key is `sha256:` and 64 hex).
+pub type StoreNode = Node<u8, String, String>;
+
+/// A containerd-like store in memory: each resource with the resources
+/// its labels reference, in a `HashMap` with the default hasher, and the
+/// roots (images, containers, leases) as nodes.
+#[derive(Debug, Default)]
+pub struct NodeStore {
+    pub refs: HashMap<StoreNode, Vec<StoreNode>>,
+    pub roots: Vec<StoreNode>,
+}
+
+impl NodeStore {
+    pub fn from_graph(g: &Graph, csr: &Csr) -> Self {
+        let mut refs = HashMap::with_capacity(g.node_count());
+        for id in 0..g.node_count() as u32 {
+            let targets = csr.targets_of(id).iter().map(|&t| g.store_node(t));
+            refs.insert(g.store_node(id), targets.collect());
+        }
+        NodeStore {
+            refs,
+            roots: g.roots.iter().map(|&r| g.store_node(r)).collect(),
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.refs.len()
+    }
+}
+
+/// What containerd does: list every key, emit the roots, and for each
+/// node look its references up in the store and emit them borrowed.
+impl CollectionContext for NodeStore {
+    type Kind = u8;
+    type Namespace = String;
+    type Key = String;
+    type Error = Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, u8, String, String>) -> Result<(), Infallible> {
+        nodes.reserve(self.refs.len());
+        for node in self.refs.keys() {
+            nodes.push(node);
+        }
+        Ok(())
+    }
+
+    fn roots(
+        &mut self,
+        roots: &mut ReferenceSink<'_, u8, String, String>,
+    ) -> Result<(), Infallible> {
+        for root in &self.roots {
+            roots.strong(root);
+        }
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        node: &StoreNode,
+        refs: &mut ReferenceSink<'_, u8, String, String>,
+    ) -> Result<(), Infallible> {
+        for target in self.refs.get(node).into_iter().flatten() {
+            refs.strong(target);
+        }
+        Ok(())
+    }
+}
+
+/// The same edges in a petgraph `Graph` (u32 indices).
+pub fn build_petgraph(g: &Graph) -> DiGraph<(), ()> {
+    let mut pg = DiGraph::with_capacity(g.node_count(), g.edges.len());
+    for _ in 0..g.node_count() {
+        pg.add_node(());
+    }
+    for &(a, b) in &g.edges {
+        pg.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
+    }
+    pg
+}
+
+// ---------------------------------------------------------------------------
+// The implementations
+
+/// One mark and sweep.
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    /// Marking, including allocating the marks; for the crate's `Node`
+    /// path, the whole `collect()` call (listing, roots, marking).
+    pub mark: Duration,
+    /// Collecting the unreachable nodes into a `Vec`; for the crate's
+    /// collectors, iterating `garbage()`.
+    pub sweep: Duration,
+    /// Listed nodes found live.
+    pub reachable: usize,
+    /// Listed nodes found unreachable (the length of the swept `Vec`).
+    pub unreachable: usize,
+    /// The crate's own counts and phase timings, where there are some.
+    pub stats: Option<Stats>,
+}
+
+impl Run {
+    pub fn total(&self) -> Duration {
+        self.mark + self.sweep
+    }
+
+    pub fn counts(&self) -> (usize, usize) {
+        (self.reachable, self.unreachable)
+    }
+}
+
+/// The hardware floor: CSR, a bitset, an explicit stack; sweep = the unset
+/// bits.
+pub fn floor(csr: &Csr) -> Run {
+    let start = Instant::now();
+    let n = csr.node_count();
+    let mut marks = vec![0u64; n.div_ceil(64)];
+    let mut stack: Vec<u32> = Vec::new();
+    for &root in &csr.roots {
+        let (w, bit) = (root as usize / 64, 1u64 << (root % 64));
+        if marks[w] & bit == 0 {
+            marks[w] |= bit;
+            stack.push(root);
+        }
+    }
+    while let Some(id) = stack.pop() {
+        for &t in csr.targets_of(id) {
+            let (w, bit) = (t as usize / 64, 1u64 << (t % 64));
+            if marks[w] & bit == 0 {
+                marks[w] |= bit;
+                stack.push(t);
+            }
+        }
+    }
+    let mark = start.elapsed();
+
+    let start = Instant::now();
+    let mut garbage: Vec<u32> = Vec::new();
+    for (w, &word) in marks.iter().enumerate() {
+        let mut dead = !word;
+        let base = w * 64;
+        if base + 64 > n {
+            dead &= (1u64 << (n - base)) - 1; // n - base < 64 here
+        }
+        while dead != 0 {
+            garbage.push((base + dead.trailing_zeros() as usize) as u32);
+            dead &= dead - 1;
+        }
+    }
+    let sweep = start.elapsed();
+    Run {
+        mark,
+        sweep,
+        reachable: n - garbage.len(),
+        unreachable: garbage.len(),
+        stats: None,
+    }
+}
+
+/// The CSR as a [`DenseContext`].
+pub struct CsrContext<'a>(pub &'a Csr);
+
+impl DenseContext for CsrContext<'_> {
+    type Error = Infallible;
+
+    fn node_count(&self) -> u32 {
+        self.0.node_count() as u32
+    }
+
+    fn roots(&mut self, roots: &mut DenseSink<'_>) -> Result<(), Infallible> {
+        roots.strong_all(&self.0.roots);
+        Ok(())
+    }
+
+    #[inline]
+    fn references(&mut self, id: u32, refs: &mut DenseSink<'_>) -> Result<(), Infallible> {
+        refs.strong_all(self.0.targets_of(id));
+        Ok(())
+    }
+}
+
+/// The crate's dense path over the CSR, with a fresh collector per run
+/// (as the floor allocates its bitset per run).
+pub fn dense(csr: &Csr) -> Run {
+    let start = Instant::now();
+    let mut collector = DenseCollector::new();
+    let collection = match collector.collect(&mut CsrContext(csr)) {
+        Ok(collection) => collection,
+        Err(e) => fail(&format!("the dense collection failed: {e}")),
+    };
+    let mark = start.elapsed();
+    let start = Instant::now();
+    let garbage: Vec<u32> = collection.garbage().collect();
+    let sweep = start.elapsed();
+    Run {
+        mark,
+        sweep,
+        reachable: csr.node_count() - garbage.len(),
+        unreachable: garbage.len(),
+        stats: Some(collection.stats().clone()),
+    }
+}
+
+/// The crate's `Node` path with `collector`, fresh or reused. The mark is
+/// the whole `collect()` (listing, roots, marking, and the internal sweep
+/// count); the sweep is iterating `garbage()` into a `Vec`. Dropping a
+/// fresh collector is the caller's, outside both.
+pub fn node<S: BuildHasher>(
+    collector: &mut Collector<u8, String, String, S>,
+    store: &mut NodeStore,
+) -> Run {
+    let start = Instant::now();
+    let collection = match collector.collect(store) {
+        Ok(collection) => collection,
+        Err(e) => fail(&format!("the Node collection failed: {e}")),
+    };
+    let mark = start.elapsed();
+    let start = Instant::now();
+    let garbage: Vec<&StoreNode> = collection.garbage().collect();
+    let sweep = start.elapsed();
+    let stats = collection.stats().clone();
+    Run {
+        mark,
+        sweep,
+        reachable: stats.nodes_listed - garbage.len(),
+        unreachable: garbage.len(),
+        stats: Some(stats),
+    }
+}
+
+/// A fresh collector with the default (SipHash) hasher.
+pub fn node_fresh(store: &mut NodeStore) -> (Run, Collector<u8, String, String>) {
+    let mut collector = Collector::new();
+    (node(&mut collector, store), collector)
+}
+
+/// A fresh collector with foldhash.
+pub fn node_foldhash(
+    store: &mut NodeStore,
+) -> (
+    Run,
+    Collector<u8, String, String, foldhash::fast::RandomState>,
+) {
+    let mut collector = Collector::with_hasher(foldhash::fast::RandomState::default());
+    (node(&mut collector, store), collector)
+}
+
+/// containerd's tricolor mark, written naively: grey stack, `seen` (grey
+/// or black) and `black` sets of borrowed nodes hashed with `S`,
+/// references looked up in the store's map; sweep = every key not black.
+pub fn naive<S: BuildHasher + Default>(store: &NodeStore) -> Run {
+    let start = Instant::now();
+    let mut seen: HashSet<&StoreNode, S> = HashSet::default();
+    let mut black: HashSet<&StoreNode, S> = HashSet::default();
+    let mut grey: Vec<&StoreNode> = Vec::new();
+    for root in &store.roots {
+        if seen.insert(root) {
+            grey.push(root);
+        }
+    }
+    while let Some(node) = grey.pop() {
+        for target in store.refs.get(node).into_iter().flatten() {
+            if seen.insert(target) {
+                grey.push(target);
+            }
+        }
+        black.insert(node);
+    }
+    let mark = start.elapsed();
+    let start = Instant::now();
+    let garbage: Vec<&StoreNode> = store.refs.keys().filter(|k| !black.contains(k)).collect();
+    let sweep = start.elapsed();
+    Run {
+        mark,
+        sweep,
+        reachable: store.refs.len() - garbage.len(),
+        unreachable: garbage.len(),
+        stats: None,
+    }
+}
+
+/// [`naive`] with SipHash (std's default).
+pub fn naive_sip(store: &NodeStore) -> Run {
+    naive::<RandomState>(store)
+}
+
+/// [`naive`] with foldhash.
+pub fn naive_foldhash(store: &NodeStore) -> Run {
+    naive::<foldhash::fast::RandomState>(store)
+}
+
+/// petgraph's `Dfs` from every root, one discovered set for all of them;
+/// sweep = the undiscovered nodes.
+pub fn petgraph_dfs(pg: &DiGraph<(), ()>, roots: &[u32]) -> Run {
+    let start = Instant::now();
+    let mut dfs = Dfs::empty(pg);
+    for &root in roots {
+        let root = NodeIndex::new(root as usize);
+        if !dfs.discovered.is_visited(&root) {
+            dfs.move_to(root);
+            while dfs.next(pg).is_some() {}
+        }
+    }
+    let mark = start.elapsed();
+    let start = Instant::now();
+    let garbage: Vec<NodeIndex> = pg
+        .node_indices()
+        .filter(|i| !dfs.discovered.is_visited(i))
+        .collect();
+    let sweep = start.elapsed();
+    Run {
+        mark,
+        sweep,
+        reachable: pg.node_count() - garbage.len(),
+        unreachable: garbage.len(),
+        stats: None,
+    }
+}
+
+/// The collectors here cannot fail on these stores; if one does anyway,
+/// say so and stop rather than report numbers.
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}
+
+// ---------------------------------------------------------------------------
+// Memory
+
+/// A field of `/proc/self/status` in MiB (`VmHWM` = peak RSS, `VmRSS` =
+/// current RSS); `None` off Linux.
+pub fn proc_status_mb(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.split(':').next() == Some(field))?;
+    let kb: f64 = line.split_ascii_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Graph, ParseError> {
+        parse_graph(text.as_bytes())
+    }
+
+    #[test]
+    fn round_trip_and_agreement() {
+        let g = gen_store(&StoreParams {
+            images: 20,
+            ..StoreParams::default()
+        });
+        let mut text = Vec::new();
+        write_graph(&g, &mut text).unwrap();
+        let g = parse_graph(&text[..]).unwrap();
+        let csr = Csr::from_graph(&g);
+        let mut store = NodeStore::from_graph(&g, &csr);
+        let expected = floor(&csr).counts();
+        assert!(expected.0 > 0 && expected.1 > 0);
+        assert_eq!(dense(&csr).counts(), expected);
+        assert_eq!(node_fresh(&mut store).0.counts(), expected);
+        assert_eq!(naive_sip(&store).counts(), expected);
+        assert_eq!(
+            petgraph_dfs(&build_petgraph(&g), &g.roots).counts(),
+            expected
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_numbered_errors() {
+        let head = "# gcgraph v1 t\nn 1 ns0 a\nn 1 ns0 b\n";
+        for (tail, line) in [
+            ("x 1\n", 4),
+            ("n 1 ns0\n", 4),
+            ("n 300 ns0 c\n", 4),
+            ("e 0\n", 4),
+            ("e 0 z\n", 4),
+            ("e 0 2\n", 4),
+            ("e 0 99999999999999999999999\n", 4),
+            ("\nr 5\n", 5),
+            ("n 1 ns0 a\n", 4),
+        ] {
+            let err = parse(&format!("{head}{tail}")).unwrap_err();
+            assert_eq!(err.line, line, "{tail:?}: {err}");
+        }
+        assert_eq!(parse("# gcgraph v2\n").unwrap_err().line, 1);
+        assert_eq!(
+            parse("# gcgraph v1 t nodes=3\nn 1 a b\n").unwrap_err().line,
+            1
+        );
+        assert!(parse("\n# comment\n").is_ok());
+    }
+}

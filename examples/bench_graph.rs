@@ -1,0 +1,474 @@
+//! Mark and sweep on one graph, every implementation side by side, with
+//! ratios to the hardware floor and to a naive containerd-style collector.
+//!
+//! ```text
+//! python3 ../shared/bench/gen_graph.py store --images 2500 > store.txt
+//! cargo run --release --example bench_graph -- store.txt
+//! python3 ../shared/bench/gen_graph.py random | cargo run --release --example bench_graph -- -
+//! cargo run --release --example bench_graph -- --gen store --nodes 1000000
+//! cargo run --release --example bench_graph -- --gen random --nodes 100000 --emit > random.txt
+//! ```
+//!
+//! Options: `--runs K` (default 5; medians are shown), `--seed S` (with
+//! `--gen`), `--only floor,node,...` (a subset, e.g. under a profiler;
+//! RESULT lines then only for those), `--emit` (write the generated graph
+//! in the text format and exit). `--gen store --nodes N` picks the image
+//! count for about N nodes; without `--nodes`, `gen_graph.py`'s defaults.
+//!
+//! Timing: `mark` is the mark, including allocating its marks; `sweep` is
+//! collecting the unreachable nodes into a `Vec`. For the crate's
+//! collectors, `mark` is the whole `collect()` call (on the `Node` path
+//! that includes listing, i.e. interning every node) and `sweep` is
+//! iterating `garbage()`; their own `Stats` phase timings are printed
+//! below the table. A fresh collector's drop is timed apart, not in either.
+//! Runs are interleaved (one of each implementation per round) so that
+//! noise from other processes spreads evenly.
+//!
+//! The last lines are machine-readable:
+//! `RESULT <impl> mark_ms=<f> sweep_ms=<f> reachable=<n> unreachable=<n>`
+//! for floor, dense, node, naive, petgraph, then the extra implementations,
+//! then `RESULT peak_rss_mb=<f>` (VmHWM). Every implementation must find
+//! the same reachable and unreachable counts, or this exits with status 1;
+//! malformed input exits with status 2 and the line at fault.
+
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use resource_gc::Collector;
+
+use support::{
+    Csr, Graph, NodeStore, RandomParams, Run, StoreParams, build_petgraph, dense, floor,
+    gen_random, gen_store, naive_foldhash, naive_sip, node, parse_graph, petgraph_dfs,
+    proc_status_mb, write_graph,
+};
+
+/// `println!` that ends the program quietly when stdout is closed (say,
+/// piped into `head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if writeln!(io::stdout(), $($arg)*).is_err() {
+            std::process::exit(141);
+        }
+    };
+}
+
+const USAGE: &str = "usage: bench_graph <file|-> [--runs K] [--only IMPL,...]
+       bench_graph --gen store|random [--nodes N] [--seed S] [--runs K] [--only IMPL,...] [--emit]";
+
+enum Source {
+    File(String),
+    Gen {
+        shape: String,
+        nodes: Option<usize>,
+        seed: u64,
+    },
+}
+
+struct Args {
+    source: Source,
+    runs: usize,
+    emit: bool,
+    /// Only these implementations (for profiling); all by default.
+    only: Option<Vec<String>>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let mut file = None;
+    let mut shape = None;
+    let mut nodes = None;
+    let mut seed = 1;
+    let mut runs = 5;
+    let mut emit = false;
+    let mut only = None;
+    fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
+        let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
+        value
+            .parse()
+            .map_err(|_| format!("{flag}: `{value}` is not a valid number"))
+    }
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--gen" => shape = Some(args.next().ok_or("--gen needs store or random")?),
+            "--nodes" => nodes = Some(number("--nodes", args.next())?),
+            "--seed" => seed = number("--seed", args.next())?,
+            "--runs" => runs = number("--runs", args.next())?,
+            "--emit" => emit = true,
+            "--only" => {
+                let list = args
+                    .next()
+                    .ok_or("--only needs a list of implementations")?;
+                let list: Vec<String> = list.split(',').map(str::to_string).collect();
+                if let Some(bad) = list.iter().find(|i| !IMPLS.contains(&i.as_str())) {
+                    return Err(format!("--only: unknown implementation {bad}"));
+                }
+                only = Some(list);
+            }
+            "-h" | "--help" => return Err(String::new()),
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            path if file.is_none() => file = Some(path.to_string()),
+            extra => return Err(format!("unexpected argument `{extra}`")),
+        }
+    }
+    if runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    let source = match (file, shape) {
+        (Some(path), None) if nodes.is_none() => Source::File(path),
+        (None, Some(shape)) if shape == "store" || shape == "random" => {
+            Source::Gen { shape, nodes, seed }
+        }
+        (None, Some(shape)) => return Err(format!("--gen {shape}: expected store or random")),
+        (None, None) => return Err("give a graph file, `-` for stdin, or --gen".into()),
+        _ => return Err("give either a graph file or --gen, not both".into()),
+    };
+    Ok(Args {
+        source,
+        runs,
+        emit,
+        only,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("bench_graph: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let start = Instant::now();
+    let (graph, origin) = match load(&args.source) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("bench_graph: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.emit {
+        return match write_graph(&graph, io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(141),
+            Err(e) => {
+                eprintln!("bench_graph: writing the graph: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    out!("{} ({origin} in {})", graph.summary(), ms(start.elapsed()));
+    if graph.node_count() == 0 {
+        eprintln!("bench_graph: the graph has no nodes");
+        return ExitCode::from(2);
+    }
+    let selected: Vec<&'static str> = IMPLS
+        .into_iter()
+        .filter(|i| {
+            args.only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|o| o == i))
+        })
+        .collect();
+    bench(graph, args.runs, &selected)
+}
+
+fn load(source: &Source) -> Result<(Graph, String), String> {
+    match source {
+        Source::File(path) if path == "-" => parse_graph(io::stdin().lock())
+            .map(|g| (g, "parsed from stdin".to_string()))
+            .map_err(|e| format!("<stdin>: {e}")),
+        Source::File(path) => {
+            let file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
+            parse_graph(BufReader::with_capacity(1 << 16, file))
+                .map(|g| (g, format!("parsed from {path}")))
+                .map_err(|e| format!("{path}: {e}"))
+        }
+        Source::Gen { shape, nodes, seed } => {
+            let graph = if shape == "store" {
+                let params = match nodes {
+                    Some(n) => StoreParams::for_nodes(*n),
+                    None => StoreParams::default(),
+                };
+                gen_store(&StoreParams {
+                    seed: *seed,
+                    ..params
+                })
+            } else {
+                let params = RandomParams::for_nodes(nodes.unwrap_or(100_000));
+                gen_random(&RandomParams {
+                    seed: *seed,
+                    ..params
+                })
+            };
+            Ok((graph, format!("generated, seed {seed},")))
+        }
+    }
+}
+
+/// The implementations, in table order; the first five are the required
+/// RESULT lines, in that order.
+const IMPLS: [&str; 8] = [
+    "floor",
+    "dense",
+    "node",
+    "naive",
+    "petgraph",
+    "node_reused",
+    "node_foldhash",
+    "naive_foldhash",
+];
+
+fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
+    let rss = |what: &str| {
+        proc_status_mb("VmRSS").map_or(String::new(), |mb| format!("{what} {mb:.0} MB"))
+    };
+    let mut memory = vec![rss("graph")];
+    let t = Instant::now();
+    let csr = Csr::from_graph(&graph);
+    let csr_time = t.elapsed();
+    memory.push(rss("+csr"));
+    let t = Instant::now();
+    let mut store = NodeStore::from_graph(&graph, &csr);
+    let store_time = t.elapsed();
+    memory.push(rss("+store"));
+    let t = Instant::now();
+    let pg = build_petgraph(&graph);
+    let pg_time = t.elapsed();
+    memory.push(rss("+petgraph"));
+    let nodes = graph.node_count();
+    let roots = graph.roots.clone();
+    drop(graph);
+    out!(
+        "built: csr {}, store {}, petgraph {} ms; rss after: {}",
+        ms_num(csr_time),
+        ms_num(store_time),
+        ms_num(pg_time),
+        memory.join(", ")
+    );
+
+    // Steady state for node_reused: one untimed collection first.
+    let mut reused = Collector::new();
+    if impls.contains(&"node_reused") {
+        node(&mut reused, &mut store);
+    }
+    let mut results: Vec<Vec<Run>> = vec![Vec::with_capacity(runs); impls.len()];
+    let mut drops: Vec<Duration> = Vec::new();
+    for _ in 0..runs {
+        for (i, name) in impls.iter().enumerate() {
+            let run = match *name {
+                "floor" => floor(&csr),
+                "dense" => dense(&csr),
+                "node" => {
+                    let mut collector = Collector::new();
+                    let run = node(&mut collector, &mut store);
+                    let t = Instant::now();
+                    drop(collector);
+                    drops.push(t.elapsed());
+                    run
+                }
+                "node_reused" => node(&mut reused, &mut store),
+                "node_foldhash" => {
+                    let mut collector =
+                        Collector::with_hasher(foldhash::fast::RandomState::default());
+                    node(&mut collector, &mut store)
+                }
+                "naive" => naive_sip(&store),
+                "naive_foldhash" => naive_foldhash(&store),
+                "petgraph" => petgraph_dfs(&pg, &roots),
+                other => unreachable!("unknown implementation {other}"),
+            };
+            results[i].push(run);
+        }
+    }
+
+    let summaries: Vec<Summary> = results.iter().map(|runs| Summary::of(runs)).collect();
+    let total_of = |which: &str| {
+        impls
+            .iter()
+            .position(|i| *i == which)
+            .map_or(Duration::ZERO, |i| summaries[i].total)
+    };
+    let (floor_total, naive_total) = (total_of("floor"), total_of("naive"));
+    out!("{runs} runs each, interleaved; medians. x floor and x naive compare mark + sweep.\n");
+    out!(
+        "{:<15} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11} {:>11}",
+        "impl",
+        "mark ms",
+        "sweep ms",
+        "total ms",
+        "x floor",
+        "x naive",
+        "reachable",
+        "unreachable"
+    );
+    for (name, s) in impls.iter().zip(&summaries) {
+        out!(
+            "{:<15} {:>10} {:>10} {:>10} {:>9.2} {:>9.3} {:>11} {:>11}",
+            name,
+            ms_num(s.mark),
+            ms_num(s.sweep),
+            ms_num(s.total),
+            ratio(s.total, floor_total),
+            ratio(s.total, naive_total),
+            s.reachable,
+            s.unreachable
+        );
+    }
+    // The Node path's own phase timings (the dense path has one phase).
+    for (name, runs) in impls.iter().zip(&results) {
+        if !name.starts_with("node") {
+            continue;
+        }
+        if let Some(line) = phase_line(runs) {
+            out!("{name:<15} Stats: {line}");
+        }
+    }
+    let node_stats = impls
+        .iter()
+        .zip(&results)
+        .find(|(name, _)| name.starts_with("node"))
+        .and_then(|(_, runs)| runs[0].stats.as_ref());
+    if let Some(stats) = node_stats {
+        out!(
+            "node Stats: listed {}, roots {}, marked {}, expanded {}, references {}, dead edges {}, swept {}",
+            stats.nodes_listed,
+            stats.roots,
+            stats.nodes_marked,
+            stats.nodes_expanded,
+            stats.references_followed,
+            stats.dead_edges,
+            stats.nodes_swept
+        );
+    }
+    if !drops.is_empty() {
+        out!(
+            "node: dropping a fresh collector takes {} ms (median; not in the table)",
+            ms_num(median(&mut drops))
+        );
+    }
+
+    // Agreement: every run of every implementation, with each other and
+    // with the node count.
+    let expected = (summaries[0].reachable, summaries[0].unreachable);
+    let mut disagree = Vec::new();
+    if expected.0 + expected.1 != nodes {
+        disagree.push(format!(
+            "{}: reachable {} + unreachable {} != {nodes} nodes",
+            impls[0], expected.0, expected.1
+        ));
+    }
+    for (name, runs) in impls.iter().zip(&results) {
+        for (k, run) in runs.iter().enumerate() {
+            if run.counts() != expected {
+                disagree.push(format!(
+                    "{name} (run {}): reachable {}, unreachable {}; {} says {}, {}",
+                    k + 1,
+                    run.reachable,
+                    run.unreachable,
+                    impls[0],
+                    expected.0,
+                    expected.1
+                ));
+            }
+        }
+    }
+    if !disagree.is_empty() {
+        eprintln!("bench_graph: the implementations disagree:");
+        for line in disagree {
+            eprintln!("  {line}");
+        }
+        return ExitCode::from(1);
+    }
+
+    out!();
+    for (name, s) in impls.iter().zip(&summaries) {
+        out!(
+            "RESULT {name} mark_ms={} sweep_ms={} reachable={} unreachable={}",
+            ms_num(s.mark),
+            ms_num(s.sweep),
+            s.reachable,
+            s.unreachable
+        );
+    }
+    match proc_status_mb("VmHWM") {
+        Some(mb) => out!("RESULT peak_rss_mb={mb:.1}"),
+        None => out!("RESULT peak_rss_mb=nan"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// Medians over the runs of one implementation.
+struct Summary {
+    mark: Duration,
+    sweep: Duration,
+    total: Duration,
+    reachable: usize,
+    unreachable: usize,
+}
+
+impl Summary {
+    fn of(runs: &[Run]) -> Self {
+        let pick = |f: fn(&Run) -> Duration| median(&mut runs.iter().map(f).collect::<Vec<_>>());
+        Summary {
+            mark: pick(|r| r.mark),
+            sweep: pick(|r| r.sweep),
+            total: pick(Run::total),
+            reachable: runs[0].reachable,
+            unreachable: runs[0].unreachable,
+        }
+    }
+}
+
+/// The crate's own phase timings, medians, where it has them.
+fn phase_line(runs: &[Run]) -> Option<String> {
+    let stats: Vec<_> = runs.iter().filter_map(|r| r.stats.as_ref()).collect();
+    if stats.is_empty() {
+        return None;
+    }
+    let pick = |f: fn(&resource_gc::Stats) -> Duration| {
+        ms_num(median(&mut stats.iter().map(|s| f(s)).collect::<Vec<_>>()))
+    };
+    Some(format!(
+        "listing {} ms, mark {} ms, sweep (count) {} ms",
+        pick(|s| s.listing_time),
+        pick(|s| s.mark_time),
+        pick(|s| s.sweep_time)
+    ))
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    if values.is_empty() {
+        return Duration::ZERO;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2
+    }
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    if b.is_zero() {
+        f64::NAN
+    } else {
+        a.as_secs_f64() / b.as_secs_f64()
+    }
+}
+
+fn ms_num(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1e3)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{} ms", ms_num(d))
+}
