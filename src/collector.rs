@@ -33,6 +33,7 @@ use crate::context::{EmitNode, EmitReference, Via};
 use crate::explain::{Reasons, Why};
 use crate::intern::{Interner, MAX_IDS};
 use crate::mark::Marker;
+use crate::order::referrers_first;
 use crate::policy::within_grace;
 use crate::{
     CollectError, CollectionContext, Error, Flow, Node, NodeSink, Phase, Progress, Reason,
@@ -70,6 +71,25 @@ pub struct Options {
     /// Record why each node is live, for [`Collection::why_live`]. Costs
     /// 8 bytes per node; off by default.
     pub explain: bool,
+    /// The order [`Collection::garbage`] hands the garbage out in.
+    pub sweep_order: SweepOrder,
+}
+
+/// The order of the garbage a collection returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SweepOrder {
+    /// The order [`CollectionContext::all`] first listed the nodes in.
+    #[default]
+    Listing,
+    /// Referrers before what they reference, so that a store that refuses
+    /// to delete a resource something still names (a parent image, a blob
+    /// a manifest lists) can remove in one pass, without retries. Costs one
+    /// more [`CollectionContext::references`] call per garbage node; a
+    /// failure there fails the collection like any other. Ties, and the
+    /// nodes of a reference cycle, keep listing order. References of every
+    /// strength count.
+    ReferrersFirst,
 }
 
 /// Counts and timings of one collection.
@@ -129,8 +149,10 @@ pub struct Collector<T, N, K, S = RandomState> {
     marker: Marker,
     /// Ids listed by the current collection.
     listed: BitSet,
-    /// Ids in the order the listing first named them: the sweep order.
+    /// Ids in the order the listing first named them.
     listing: Vec<u32>,
+    /// The garbage ids, in the order they are handed out.
+    swept: Vec<u32>,
     /// Targets found during a callback that the table did not hold yet.
     unseen: Vec<Unseen<Node<T, N, K>>>,
     /// Listed ids used within the grace period.
@@ -215,6 +237,7 @@ where
             marker: Marker::default(),
             listed: BitSet::default(),
             listing: Vec::new(),
+            swept: Vec::new(),
             unseen: Vec::new(),
             young: Vec::new(),
             bindings: Vec::new(),
@@ -355,14 +378,15 @@ where
         stats.roots_by_kind = tally;
         stats.mark_time = mark_start.elapsed();
 
-        // Sweep: the result walks the listing lazily; here we only count.
+        // Sweep.
         let sweep_start = Instant::now();
         let marker = &self.marker;
-        stats.nodes_swept = self
-            .listing
-            .iter()
-            .filter(|&&id| !marker.is_live(id))
-            .count();
+        let garbage = self.listing.iter().filter(|&&id| !marker.is_live(id));
+        self.swept.extend(garbage);
+        stats.nodes_swept = self.swept.len();
+        if options.sweep_order == SweepOrder::ReferrersFirst {
+            self.order_referrers_first(ctx, now, &mut checkpoint, &stats)?;
+        }
         stats.sweep_time = sweep_start.elapsed();
 
         // The mark saw everything, so its colours may prune the table.
@@ -401,6 +425,52 @@ where
         }
     }
 
+    /// Reorders the garbage so that referrers come first, asking the store
+    /// for the references of each garbage node.
+    fn order_referrers_first<C>(
+        &mut self,
+        ctx: &mut C,
+        now: SystemTime,
+        checkpoint: &mut Checkpoint,
+        stats: &Stats,
+    ) -> Result<(), CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        let mut position = vec![NOT_GARBAGE; self.nodes.len()];
+        for (at, &id) in self.swept.iter().enumerate() {
+            position[id as usize] = at as u32;
+        }
+        let mut edges = Vec::new();
+        for (at, &id) in self.swept.iter().enumerate() {
+            let node = self.nodes.get(id);
+            let mut finder = GarbageEdges {
+                nodes: &self.nodes,
+                position: &position,
+                from: at as u32,
+                edges: &mut edges,
+            };
+            let mut ignored = RootCounts::default();
+            let mut refs = ReferenceSink::new(&mut finder, now, &mut ignored, false);
+            if let Err(source) = ctx.references(node, &mut refs) {
+                return Err(Error::References {
+                    node: node.clone(),
+                    source,
+                });
+            }
+            if (at + 1) % CHECKPOINT_EVERY == 0 {
+                checkpoint.check(ctx, Phase::Ordering, stats, C::checkpoint)?;
+            }
+        }
+        let order = referrers_first(self.swept.len(), &mut edges);
+        let listed_order = std::mem::take(&mut self.swept);
+        self.swept = order
+            .into_iter()
+            .map(|at| listed_order[at as usize])
+            .collect();
+        Ok(())
+    }
+
     /// Reaches the children bound to `parent` by back-references.
     fn follow_bindings(&mut self, parent: u32) -> usize {
         let first = self.bindings.partition_point(|&(p, _)| p < parent);
@@ -431,6 +501,7 @@ where
         }
         self.listed.clear();
         self.listing.clear();
+        self.swept.clear();
         self.unseen.clear();
         self.young.clear();
         self.bindings.clear();
@@ -561,6 +632,35 @@ where
     }
 }
 
+/// `position` of an id that is not garbage.
+const NOT_GARBAGE: u32 = u32::MAX;
+
+/// The sink for the references of garbage nodes, when ordering removal:
+/// keeps the edges between garbage nodes, as positions in the sweep.
+struct GarbageEdges<'a, R, S> {
+    nodes: &'a Interner<R, S>,
+    position: &'a [u32],
+    from: u32,
+    edges: &'a mut Vec<(u32, u32)>,
+}
+
+impl<T, N, K, S> EmitReference<T, N, K> for GarbageEdges<'_, Node<T, N, K>, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    fn reference(&mut self, node: &Node<T, N, K>, _strength: Strength, _via: Via) {
+        let to = self.nodes.find(self.nodes.hash(node), node);
+        if let Some(&to) = to.and_then(|id| self.position.get(id as usize)) {
+            if to != NOT_GARBAGE {
+                self.edges.push((self.from, to));
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct EdgeCounts {
     followed: usize,
@@ -675,39 +775,34 @@ where
         Some(steps.collect())
     }
 
-    /// The listed nodes that are unreachable, each once, in the order the
-    /// listing first named them. These are what the caller may remove.
+    /// The listed nodes that are unreachable, each once, in the order
+    /// [`Options::sweep_order`] asks for (by default the order the listing
+    /// first named them). These are what the caller may remove.
     pub fn garbage(
         &self,
     ) -> impl ExactSizeIterator<Item = &'c Node<T, N, K>> + use<'c, T, N, K, S> {
-        self.listed_where(false, self.stats.nodes_swept)
+        let collector = self.collector;
+        collector.swept.iter().map(|&id| collector.nodes.get(id))
     }
 
     /// The listed nodes that are live, each once, in listing order.
     pub fn live(&self) -> impl ExactSizeIterator<Item = &'c Node<T, N, K>> + use<'c, T, N, K, S> {
-        let count = self.stats.nodes_listed - self.stats.nodes_swept;
-        self.listed_where(true, count)
-    }
-
-    fn listed_where(&self, live: bool, count: usize) -> Listed<'c, T, N, K, S> {
-        Listed {
+        Live {
             collector: self.collector,
             ids: self.collector.listing.iter(),
-            live,
-            remaining: count,
+            remaining: self.stats.nodes_listed - self.stats.nodes_swept,
         }
     }
 }
 
-/// Listed nodes of one colour; its length is known from the stats.
-struct Listed<'c, T, N, K, S> {
+/// The listed live nodes; its length is known from the stats.
+struct Live<'c, T, N, K, S> {
     collector: &'c Collector<T, N, K, S>,
     ids: std::slice::Iter<'c, u32>,
-    live: bool,
     remaining: usize,
 }
 
-impl<'c, T, N, K, S> Iterator for Listed<'c, T, N, K, S>
+impl<'c, T, N, K, S> Iterator for Live<'c, T, N, K, S>
 where
     T: Eq + Hash + Clone,
     N: Eq + Hash + Clone,
@@ -718,8 +813,7 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         let marker = &self.collector.marker;
-        let live = self.live;
-        let id = *self.ids.find(|&&id| marker.is_live(id) == live)?;
+        let id = *self.ids.find(|&&id| marker.is_live(id))?;
         self.remaining -= 1;
         Some(self.collector.nodes.get(id))
     }
@@ -729,7 +823,7 @@ where
     }
 }
 
-impl<T, N, K, S> ExactSizeIterator for Listed<'_, T, N, K, S>
+impl<T, N, K, S> ExactSizeIterator for Live<'_, T, N, K, S>
 where
     T: Eq + Hash + Clone,
     N: Eq + Hash + Clone,
@@ -848,6 +942,33 @@ mod tests {
         );
         let quiet = gc.collect(&mut canonical()).unwrap();
         assert!(quiet.why_live(&node('H')).is_none(), "off unless asked");
+    }
+
+    #[test]
+    fn referrers_first_orders_the_garbage_for_one_pass_removal() {
+        let mut graph = canonical();
+        graph.roots.clear();
+        let mut gc = Collector::new();
+        let options = Options {
+            sweep_order: SweepOrder::ReferrersFirst,
+            ..Options::default()
+        };
+        let order: String = gc
+            .collect_with(&mut graph, &options)
+            .unwrap()
+            .garbage()
+            .map(|n| n.key)
+            .collect();
+        // C and E reference others and nothing references them; the A⇄B
+        // cycle is broken at A, its first listed node.
+        assert_eq!(order, "CDEFGHAB");
+        let listing: String = gc
+            .collect(&mut graph)
+            .unwrap()
+            .garbage()
+            .map(|n| n.key)
+            .collect();
+        assert_eq!(listing, "ABCDEFGH");
     }
 
     /// Pins resolve "strong:X" strongly and "weak:X" weakly.

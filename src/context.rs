@@ -106,6 +106,9 @@ pub enum Phase {
     Roots,
     /// [`CollectionContext::references`]: following references.
     Marking,
+    /// [`CollectionContext::references`] of the garbage, to order its
+    /// removal ([`crate::SweepOrder::ReferrersFirst`]).
+    Ordering,
 }
 
 impl std::fmt::Display for Phase {
@@ -114,6 +117,7 @@ impl std::fmt::Display for Phase {
             Phase::Listing => "listing",
             Phase::Roots => "roots",
             Phase::Marking => "marking",
+            Phase::Ordering => "ordering",
         })
     }
 }

@@ -214,9 +214,10 @@ mod explain;
 mod intern;
 mod mark;
 mod node;
+mod order;
 mod policy;
 
-pub use collector::{Collection, Collector, Options, Stats};
+pub use collector::{Collection, Collector, Options, Stats, SweepOrder};
 pub use context::{CollectionContext, Flow, NodeSink, Phase, Progress, ReferenceSink};
 pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::{CollectError, Error};
