@@ -116,6 +116,8 @@
 //! | pins by alias | [`Options::pins`] + [`CollectionContext::resolve_pin`] | Vespa `excludedRefs` |
 //! | keep N per group | [`ReferenceSink::history`] + [`Retention`] | OpenShift `keepTagRevisions`, `keepYoungerThan` |
 //! | circuit breaker | [`Options::sweep_limit`] | — |
+//! | removal order: referrers first | [`Options::sweep_order`] | Vespa (parents after children), OpenShift |
+//! | "why is this still here?" | [`Options::explain`] + [`Collection::why_live`] | `nix-store --query --roots`, `git fsck` |
 //! | dry run | look at [`Collection::garbage`], remove nothing | OpenShift, every CLI |
 //!
 //! [`Stats::roots_by_kind`] says how much each policy keeps.
