@@ -4,29 +4,8 @@
 
 mod common;
 
-use common::{MemStore, n};
+use common::{MemStore, expansions, n, run};
 use resource_gc::{Collector, Strength::Strong};
-
-/// Live and garbage keys of one collection, each in listing order.
-fn run(store: &mut MemStore) -> (Vec<u32>, Vec<u32>) {
-    let mut gc = Collector::new();
-    let result = gc.collect(store).expect("the store does not fail");
-    (
-        result.live().map(|node| node.key).collect(),
-        result.garbage().map(|node| node.key).collect(),
-    )
-}
-
-/// The nodes `references` was called for, with how often, by key.
-fn expansions(store: &MemStore) -> Vec<(u32, usize)> {
-    let mut counts: Vec<(u32, usize)> = store
-        .expansions
-        .iter()
-        .map(|(node, &count)| (node.key, count))
-        .collect();
-    counts.sort_unstable();
-    counts
-}
 
 /// What [`expansions`] returns when each of `keys` was expanded once.
 fn once(keys: &[u32]) -> Vec<(u32, usize)> {

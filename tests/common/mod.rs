@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use resource_gc::{CollectionContext, Flow, Node, NodeSink, Progress, ReferenceSink, Strength};
+use resource_gc::{
+    CollectionContext, Collector, Flow, Node, NodeSink, Progress, ReferenceSink, Strength,
+};
 
 /// Small parts keep property-test graphs readable when they fail.
 pub type TestNode = Node<u8, u8, u32>;
@@ -120,4 +122,26 @@ impl CollectionContext for MemStore {
             _ => Flow::Continue,
         }
     }
+}
+
+/// Live and garbage keys of one collection by a fresh collector, each in
+/// listing order.
+pub fn run(store: &mut MemStore) -> (Vec<u32>, Vec<u32>) {
+    let mut gc = Collector::new();
+    let result = gc.collect(store).expect("the store does not fail");
+    (
+        result.live().map(|node| node.key).collect(),
+        result.garbage().map(|node| node.key).collect(),
+    )
+}
+
+/// The nodes `references` was called for, with how often, by key.
+pub fn expansions(store: &MemStore) -> Vec<(u32, usize)> {
+    let mut counts: Vec<(u32, usize)> = store
+        .expansions
+        .iter()
+        .map(|(node, &count)| (node.key, count))
+        .collect();
+    counts.sort_unstable();
+    counts
 }
