@@ -27,7 +27,10 @@
 //! The last lines are machine-readable:
 //! `RESULT <impl> mark_ms=<f> sweep_ms=<f> reachable=<n> unreachable=<n>`
 //! for floor, dense, node, naive, petgraph, then the extra implementations,
-//! then `RESULT peak_rss_mb=<f>` (VmHWM). Every implementation must find
+//! then `RESULT peak_above_graphs_mb=<f>` (the peak RSS above the RSS once
+//! the input graphs are built: with `--only IMPL`, that implementation's own
+//! working memory) and `RESULT peak_rss_mb=<f>` (the process's VmHWM).
+//! Every implementation must find
 //! the same reachable and unreachable counts, or this exits with status 1;
 //! malformed input exits with status 2 and the line at fault.
 
@@ -254,6 +257,12 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
         memory.join(", ")
     );
 
+    // From here on the peak RSS is the implementations' own: reset it
+    // (Linux: writing 5 to clear_refs sets VmHWM to the current VmRSS).
+    // With `--only IMPL`, the peak above this baseline is that one
+    // implementation's working memory.
+    let baseline_mb = reset_peak_rss();
+
     // Steady state for node_reused: one untimed collection first.
     let mut reused = Collector::new();
     if impls.contains(&"node_reused") {
@@ -398,6 +407,12 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
             s.unreachable
         );
     }
+    match (proc_status_mb("VmHWM"), baseline_mb) {
+        (Some(peak), Some(baseline)) => {
+            out!("RESULT peak_above_graphs_mb={:.1}", peak - baseline)
+        }
+        _ => out!("RESULT peak_above_graphs_mb=nan"),
+    }
     match proc_status_mb("VmHWM") {
         Some(mb) => out!("RESULT peak_rss_mb={mb:.1}"),
         None => out!("RESULT peak_rss_mb=nan"),
@@ -442,6 +457,13 @@ fn phase_line(runs: &[Run]) -> Option<String> {
         pick(|s| s.mark_time),
         pick(|s| s.sweep_time)
     ))
+}
+
+/// Resets the peak RSS to the current RSS and returns that, in MiB; `None`
+/// where the kernel does not offer it.
+fn reset_peak_rss() -> Option<f64> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    proc_status_mb("VmRSS")
 }
 
 fn median(values: &mut [Duration]) -> Duration {
