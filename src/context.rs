@@ -87,6 +87,24 @@ pub trait CollectionContext {
     }
 }
 
+/// The [`NodeSink`] a context `C` lists into: lets an implementation write
+/// `nodes: &mut NodeSinkOf<'_, Self>`.
+pub type NodeSinkOf<'a, C> = NodeSink<
+    'a,
+    <C as CollectionContext>::Kind,
+    <C as CollectionContext>::Namespace,
+    <C as CollectionContext>::Key,
+>;
+
+/// The [`ReferenceSink`] a context `C` emits into: lets an implementation
+/// write `refs: &mut ReferenceSinkOf<'_, Self>`.
+pub type ReferenceSinkOf<'a, C> = ReferenceSink<
+    'a,
+    <C as CollectionContext>::Kind,
+    <C as CollectionContext>::Namespace,
+    <C as CollectionContext>::Key,
+>;
+
 /// Whether a collection goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {

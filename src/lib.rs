@@ -9,7 +9,8 @@
 //! - [`CollectionContext`]: the trait you implement over your store. It
 //!   lists every node that may be swept ([`all`](CollectionContext::all)),
 //!   the roots, and the references of one node, each emitted into a sink
-//!   with a [`Strength`]: strong, weak or flat.
+//!   ([`NodeSinkOf`], [`ReferenceSinkOf`]) with a [`Strength`]: strong, weak
+//!   or flat.
 //! - [`Collector`]: runs a collection and keeps its tables for the next.
 //! - [`Collection`]: the outcome. [`garbage`](Collection::garbage) is what
 //!   you may remove; [`is_live`](Collection::is_live) and
@@ -22,7 +23,7 @@
 //! ```
 //! use std::collections::HashMap;
 //! use std::convert::Infallible;
-//! use resource_gc::{CollectionContext, Collector, Node, NodeSink, ReferenceSink};
+//! use resource_gc::{CollectionContext, Collector, Node, NodeSinkOf, ReferenceSinkOf};
 //!
 //! type Blob = Node<&'static str, &'static str, String>;
 //!
@@ -42,7 +43,7 @@
 //!     type Key = String;
 //!     type Error = Infallible;
 //!
-//!     fn all(&mut self, nodes: &mut NodeSink<'_, &'static str, &'static str, String>) -> Result<(), Infallible> {
+//!     fn all(&mut self, nodes: &mut NodeSinkOf<'_, Self>) -> Result<(), Infallible> {
 //!         nodes.reserve(self.blobs.len());
 //!         for digest in self.blobs.keys() {
 //!             nodes.push(&blob(digest));
@@ -50,14 +51,14 @@
 //!         Ok(())
 //!     }
 //!
-//!     fn roots(&mut self, roots: &mut ReferenceSink<'_, &'static str, &'static str, String>) -> Result<(), Infallible> {
+//!     fn roots(&mut self, roots: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
 //!         for target in &self.images {
 //!             roots.strong(&blob(target));
 //!         }
 //!         Ok(())
 //!     }
 //!
-//!     fn references(&mut self, node: &Blob, refs: &mut ReferenceSink<'_, &'static str, &'static str, String>) -> Result<(), Infallible> {
+//!     fn references(&mut self, node: &Blob, refs: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
 //!         for child in self.blobs.get(&node.key).into_iter().flatten() {
 //!             refs.strong(&blob(child));
 //!         }
@@ -126,7 +127,7 @@
 //! use std::convert::Infallible;
 //! use std::time::{Duration, SystemTime};
 //! use resource_gc::{
-//!     CollectionContext, Collector, Node, NodeSink, Options, ReferenceSink, Retention, Strength,
+//!     CollectionContext, Collector, Node, NodeSinkOf, Options, ReferenceSinkOf, Retention, Strength,
 //! };
 //!
 //! type Res = Node<&'static str, &'static str, &'static str>;
@@ -145,7 +146,7 @@
 //!     type Key = &'static str;
 //!     type Error = Infallible;
 //!
-//!     fn all(&mut self, nodes: &mut NodeSink<'_, &'static str, &'static str, &'static str>) -> Result<(), Infallible> {
+//!     fn all(&mut self, nodes: &mut NodeSinkOf<'_, Self>) -> Result<(), Infallible> {
 //!         for key in ["leased", "old", "v1", "v2", "v3", "pinned", "child"] {
 //!             nodes.push(&node("content", key));
 //!         }
@@ -156,7 +157,7 @@
 //!         Ok(())
 //!     }
 //!
-//!     fn roots(&mut self, roots: &mut ReferenceSink<'_, &'static str, &'static str, &'static str>) -> Result<(), Infallible> {
+//!     fn roots(&mut self, roots: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
 //!         // A lease that expires in an hour holds what it references.
 //!         roots.expiring(&node("lease", "pull"), Strength::Strong, roots.now() + HOUR);
 //!         // A tag's history, newest first: keep the newest two.
@@ -168,7 +169,7 @@
 //!         Ok(())
 //!     }
 //!
-//!     fn references(&mut self, from: &Res, refs: &mut ReferenceSink<'_, &'static str, &'static str, &'static str>) -> Result<(), Infallible> {
+//!     fn references(&mut self, from: &Res, refs: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
 //!         if from.key == "pull" {
 //!             refs.strong(&node("content", "leased"));
 //!             // Only while "old" was used within the last two hours.
@@ -178,7 +179,7 @@
 //!         Ok(())
 //!     }
 //!
-//!     fn resolve_pin(&mut self, name: &str, pins: &mut ReferenceSink<'_, &'static str, &'static str, &'static str>) -> Result<(), Infallible> {
+//!     fn resolve_pin(&mut self, name: &str, pins: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
 //!         if name == "app:stable" {
 //!             pins.strong(&node("content", "pinned"));
 //!         }
@@ -220,7 +221,9 @@ mod order;
 mod policy;
 
 pub use collector::{Collection, Collector, Options, Stats, SweepOrder};
-pub use context::{CollectionContext, Flow, NodeSink, Phase, Progress, ReferenceSink};
+pub use context::{
+    CollectionContext, Flow, NodeSink, NodeSinkOf, Phase, Progress, ReferenceSink, ReferenceSinkOf,
+};
 pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::{CollectError, Error};
 pub use explain::{Reason, RootKind, Step};
