@@ -86,9 +86,10 @@ pub enum SweepOrder {
     /// to delete a resource something still names (a parent image, a blob
     /// a manifest lists) can remove in one pass, without retries. Costs one
     /// more [`CollectionContext::references`] call per garbage node; a
-    /// failure there fails the collection like any other. Ties, and the
-    /// nodes of a reference cycle, keep listing order. References of every
-    /// strength count.
+    /// failure there fails the collection like any other. The nodes of a
+    /// reference cycle go together, after everything that references any
+    /// of them; ties keep listing order. References of every strength
+    /// count.
     ReferrersFirst,
 }
 
@@ -959,9 +960,9 @@ mod tests {
             .garbage()
             .map(|n| n.key)
             .collect();
-        // C and E reference others and nothing references them; the A⇄B
-        // cycle is broken at A, its first listed node.
-        assert_eq!(order, "CDEFGHAB");
+        // C and E are referenced by nothing. C goes first (listed first),
+        // and frees the A⇄B cycle, which goes together, in listing order.
+        assert_eq!(order, "CABDEFGH");
         let listing: String = gc
             .collect(&mut graph)
             .unwrap()
