@@ -17,8 +17,8 @@ const UNVISITED: u32 = u32::MAX;
 
 /// Orders positions `0..count` so that for every edge `(from, to)` that is
 /// not on a cycle, `from` comes before `to`. Sorts and deduplicates `edges`.
+/// Self-loops need no care: an edge inside a component orders nothing.
 pub(crate) fn referrers_first(count: usize, edges: &mut Vec<(u32, u32)>) -> Vec<u32> {
-    edges.retain(|&(from, to)| from != to);
     edges.sort_unstable();
     edges.dedup();
     let first_edge = first_edge_of(count, edges.iter().map(|&(from, _)| from));
