@@ -11,10 +11,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
+use common::oracle::Expected;
 use common::{Fault, MemStore, StoreError, TestNode, n};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -37,76 +38,17 @@ const DELIBERATE_PANIC: &str = "the store panics on purpose";
 // ---------------------------------------------------------------------------
 // The oracle: breadth-first over adjacency lists.
 
-#[derive(Debug, Default)]
-struct Expected {
-    /// Every key reached strongly or flat, listed or not.
-    live: BTreeSet<u32>,
-    /// Keys reached strongly, whose references are read.
-    expanded: BTreeSet<u32>,
-    /// Listed and not live, each once, in first-listing order.
-    garbage: Vec<u32>,
-    /// Listed and live, each once, in first-listing order.
-    live_listed: Vec<u32>,
-    nodes_listed: usize,
-    /// Strong and flat roots.
-    roots: usize,
-    /// Strong and flat references read from expanded nodes.
-    references_followed: usize,
-    /// Weak roots and weak references read from expanded nodes.
-    weak_references: usize,
-    /// Strong and flat references read from expanded nodes to unlisted
-    /// targets.
-    dead_edges: usize,
-}
-
-/// Marks `target`; whether the reference keeps it.
-fn reach(e: &mut Expected, queue: &mut VecDeque<u32>, target: u32, strength: Strength) -> bool {
-    if strength != Strength::Weak {
-        e.live.insert(target);
-    }
-    if strength == Strength::Strong && e.expanded.insert(target) {
-        queue.push_back(target);
-    }
-    strength != Strength::Weak
-}
-
+/// The oracle over edges kept by source.
 fn oracle(
     listed: &[u32],
     roots: &[(u32, Strength)],
     edges: &BTreeMap<u32, Vec<(u32, Strength)>>,
 ) -> Expected {
-    let listed_set: HashSet<u32> = listed.iter().copied().collect();
-    let mut e = Expected::default();
-    let mut queue = VecDeque::new();
-    for &(target, strength) in roots {
-        if reach(&mut e, &mut queue, target, strength) {
-            e.roots += 1;
-        } else {
-            e.weak_references += 1;
-        }
-    }
-    while let Some(from) = queue.pop_front() {
-        for &(target, strength) in edges.get(&from).into_iter().flatten() {
-            if reach(&mut e, &mut queue, target, strength) {
-                e.references_followed += 1;
-                e.dead_edges += usize::from(!listed_set.contains(&target));
-            } else {
-                e.weak_references += 1;
-            }
-        }
-    }
-    let mut seen = HashSet::new();
-    for &key in listed {
-        if seen.insert(key) {
-            if e.live.contains(&key) {
-                e.live_listed.push(key);
-            } else {
-                e.garbage.push(key);
-            }
-        }
-    }
-    e.nodes_listed = seen.len();
-    e
+    let edges: Vec<(u32, u32, Strength)> = edges
+        .iter()
+        .flat_map(|(&from, targets)| targets.iter().map(move |&(to, s)| (from, to, s)))
+        .collect();
+    common::oracle::oracle(listed, roots, &edges)
 }
 
 // ---------------------------------------------------------------------------

@@ -10,9 +10,10 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::convert::Infallible;
 
+use common::oracle::{Expected, oracle};
 use common::{MemStore, TestNode, n};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -22,89 +23,6 @@ use resource_gc::{Collector, DenseCollector, DenseContext, DenseSink, Stats, Str
 
 // ---------------------------------------------------------------------------
 // The oracle.
-
-/// What a collection must answer, computed the naive way.
-#[derive(Debug, Default)]
-struct Expected {
-    /// Every key reached strongly or flat, listed or not.
-    live: BTreeSet<u32>,
-    /// The keys reached strongly: the only ones whose references are read.
-    expanded: BTreeSet<u32>,
-    /// Listed keys that are not live, each once, in first-listing order.
-    garbage: Vec<u32>,
-    /// Listed keys that are live, each once, in first-listing order.
-    live_listed: Vec<u32>,
-    /// Distinct listed keys.
-    nodes_listed: usize,
-    /// Strong and flat roots, duplicates included.
-    roots: usize,
-    /// Strong and flat references read from expanded nodes.
-    references_followed: usize,
-    /// Weak roots, plus weak references read from expanded nodes.
-    weak_references: usize,
-    /// Strong and flat references read from expanded nodes whose target was
-    /// not listed.
-    dead_edges: usize,
-}
-
-fn oracle(listed: &[u32], roots: &[(u32, Strength)], edges: &[(u32, u32, Strength)]) -> Expected {
-    let mut adjacency: HashMap<u32, Vec<(u32, Strength)>> = HashMap::new();
-    for &(from, to, strength) in edges {
-        adjacency.entry(from).or_default().push((to, strength));
-    }
-    let listed_set: HashSet<u32> = listed.iter().copied().collect();
-    let mut e = Expected::default();
-    let mut queue = VecDeque::new();
-
-    fn reach(e: &mut Expected, queue: &mut VecDeque<u32>, target: u32, strength: Strength) -> bool {
-        match strength {
-            Strength::Weak => return false,
-            Strength::Flat => {
-                e.live.insert(target);
-            }
-            Strength::Strong => {
-                e.live.insert(target);
-                if e.expanded.insert(target) {
-                    queue.push_back(target);
-                }
-            }
-        }
-        true
-    }
-
-    for &(target, strength) in roots {
-        if reach(&mut e, &mut queue, target, strength) {
-            e.roots += 1;
-        } else {
-            e.weak_references += 1;
-        }
-    }
-    while let Some(from) = queue.pop_front() {
-        for &(target, strength) in adjacency.get(&from).into_iter().flatten() {
-            if reach(&mut e, &mut queue, target, strength) {
-                e.references_followed += 1;
-                if !listed_set.contains(&target) {
-                    e.dead_edges += 1;
-                }
-            } else {
-                e.weak_references += 1;
-            }
-        }
-    }
-
-    let mut seen = HashSet::new();
-    for &key in listed {
-        if seen.insert(key) {
-            if e.live.contains(&key) {
-                e.live_listed.push(key);
-            } else {
-                e.garbage.push(key);
-            }
-        }
-    }
-    e.nodes_listed = seen.len();
-    e
-}
 
 // ---------------------------------------------------------------------------
 // Random graphs.

@@ -2,6 +2,8 @@
 //! any strength, with hooks to fail or panic in a chosen callback.
 #![allow(dead_code)] // Each test file uses a different part of it.
 
+pub mod oracle;
+
 use std::collections::HashMap;
 
 use resource_gc::{
