@@ -130,6 +130,36 @@ pub struct Stats {
     pub sweep_time: Duration,
 }
 
+/// One line for a log: counts, then time per phase.
+///
+/// ```
+/// let stats = resource_gc::Stats::default();
+/// assert_eq!(
+///     stats.to_string(),
+///     "listed 0, roots 0, marked 0, swept 0, references 0 (weak 0, dead 0); \
+///      listing 0ns, mark 0ns, sweep 0ns"
+/// );
+/// ```
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "listed {}, roots {}, marked {}, swept {}, references {} (weak {}, dead {}); \
+             listing {:?}, mark {:?}, sweep {:?}",
+            self.nodes_listed,
+            self.roots,
+            self.nodes_marked,
+            self.nodes_swept,
+            self.references_followed,
+            self.weak_references,
+            self.dead_edges,
+            self.listing_time,
+            self.mark_time,
+            self.sweep_time
+        )
+    }
+}
+
 /// A reusable mark-and-sweep collector over [`Node`]s.
 ///
 /// It keeps its tables between collections: the nodes found live last time
