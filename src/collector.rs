@@ -415,27 +415,27 @@ where
         let garbage = self.listing.iter().filter(|&&id| !marker.is_live(id));
         self.swept.extend(garbage);
         stats.nodes_swept = self.swept.len();
+        // The mark saw everything, so its colours may prune the table.
+        self.prune_before_next = true;
+        // Before ordering: a tripped breaker needs no more callbacks.
+        let limit = options.sweep_limit;
+        if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
+            let nodes = &self.nodes;
+            return Err(Error::SweepLimitExceeded {
+                would_sweep: self.swept.iter().map(|&id| nodes.get(id).clone()).collect(),
+                listed: stats.nodes_listed,
+                limit,
+            });
+        }
         if options.sweep_order == SweepOrder::ReferrersFirst {
             self.order_referrers_first(ctx, now, &mut checkpoint, &stats)?;
         }
         stats.sweep_time = sweep_start.elapsed();
-
-        // The mark saw everything, so its colours may prune the table.
-        self.prune_before_next = true;
-        let collection = Collection {
+        Ok(Collection {
             collector: self,
             stats,
             now,
-        };
-        let limit = options.sweep_limit;
-        if limit.exceeded(collection.stats.nodes_swept, collection.stats.nodes_listed) {
-            return Err(Error::SweepLimitExceeded {
-                would_sweep: collection.garbage().cloned().collect(),
-                listed: collection.stats.nodes_listed,
-                limit,
-            });
-        }
-        Ok(collection)
+        })
     }
 
     /// The sink for roots and references. It borrows the table shared, so
@@ -1000,6 +1000,30 @@ mod tests {
             .map(|n| n.key)
             .collect();
         assert_eq!(listing, "ABCDEFGH");
+    }
+
+    #[test]
+    fn a_tripped_breaker_skips_ordering_and_reports_listing_order() {
+        let mut graph = canonical();
+        graph.roots.clear();
+        let mut options = Options {
+            sweep_order: SweepOrder::ReferrersFirst,
+            ..Options::default()
+        };
+        options.sweep_limit.max_nodes = Some(7);
+        let err = Collector::new()
+            .collect_with(&mut graph, &options)
+            .unwrap_err();
+        let Error::SweepLimitExceeded {
+            would_sweep,
+            listed,
+            ..
+        } = err
+        else {
+            panic!("expected the breaker, got {err}");
+        };
+        let keys: String = would_sweep.iter().map(|n| n.key).collect();
+        assert_eq!((keys.as_str(), listed), ("ABCDEFGH", 8));
     }
 
     /// Pins resolve "strong:X" strongly and "weak:X" weakly.

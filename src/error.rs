@@ -41,8 +41,10 @@ pub enum Error<E, R> {
     },
     /// The collection would sweep more than [`crate::Options::sweep_limit`]
     /// allows. It swept nothing; `would_sweep` is what it would have swept,
-    /// in the order [`crate::Collection::garbage`] would have handed it out,
-    /// for the caller to inspect and, if it decides to, remove explicitly.
+    /// in listing order (the limit is checked before any
+    /// [`crate::SweepOrder`] is applied, so a tripped breaker costs no more
+    /// callbacks), for the caller to inspect and, if it decides to, remove
+    /// explicitly.
     #[error(
         "the collection would sweep {} of {listed} nodes, past the limit {limit:?}",
         would_sweep.len()
