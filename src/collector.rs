@@ -15,10 +15,12 @@
 //!    resources the store never sweeps) are cloned, into a side buffer that
 //!    is interned after the callback returns, because the node being
 //!    expanded is borrowed from the table meanwhile.
-//! 3. **Sweep**: the listed ids that are not live, in listing order. No
-//!    callback, no hashing.
+//! 3. **Sweep**: the listed ids that are not live, in listing order, with
+//!    no callback and no hashing; then, only if the breaker allows it and
+//!    `SweepOrder::ReferrersFirst` asks for it, one more pass reads the
+//!    references of the garbage to order it.
 //!
-//! Any error, abort or time-out returns before the sweep. A panic in a
+//! Any error, abort or time-out returns before anything is handed out. A panic in a
 //! callback unwinds out of [`Collector::collect`]; every per-collection
 //! buffer is reset at the start of the next one, so the collector stays
 //! usable.

@@ -94,8 +94,9 @@
 //! # Strengths
 //!
 //! - **Strong**: the target is live, and its references are followed.
-//! - **Weak**: keeps nothing (OpenShift's weak image references). Useful so
-//!   that reports can show the edge while liveness ignores it.
+//! - **Weak**: keeps nothing (OpenShift's old image revisions), but still
+//!   says who refers to whom: it counts for the removal order
+//!   ([`SweepOrder::ReferrersFirst`]).
 //! - **Flat**: the target is live, but its references are not followed
 //!   through this edge (containerd's flat leases). A node reached both flat
 //!   and strongly is expanded.
