@@ -20,10 +20,10 @@
 //!    `SweepOrder::ReferrersFirst` asks for it, one more pass reads the
 //!    references of the garbage to order it.
 //!
-//! Any error, abort or time-out returns before anything is handed out. A panic in a
-//! callback unwinds out of [`Collector::collect`]; every per-collection
-//! buffer is reset at the start of the next one, so the collector stays
-//! usable.
+//! Any error, abort or time-out returns before anything is handed out. A
+//! panic in a callback unwinds out of [`Collector::collect`]; every
+//! per-collection buffer is reset at the start of the next one, so the
+//! collector stays usable.
 
 use std::borrow::Cow;
 use std::fmt::Debug;
