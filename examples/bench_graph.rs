@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use resource_gc::Collector;
 
 use support::{
-    Csr, Graph, NodeStore, RandomParams, Run, StoreParams, build_petgraph, dense, floor,
+    Csr, Emit, Graph, NodeStore, RandomParams, Run, StoreParams, build_petgraph, dense, floor,
     gen_random, gen_store, naive_foldhash, naive_sip, node, parse_graph, petgraph_dfs,
     proc_status_mb, write_graph,
 };
@@ -218,7 +218,7 @@ fn load(source: &Source) -> Result<(Graph, String), String> {
 
 /// The implementations, in table order; the first five are the required
 /// RESULT lines, in that order.
-const IMPLS: [&str; 8] = [
+const IMPLS: [&str; 10] = [
     "floor",
     "dense",
     "node",
@@ -227,6 +227,8 @@ const IMPLS: [&str; 8] = [
     "node_reused",
     "node_foldhash",
     "naive_foldhash",
+    "node_built",
+    "node_views",
 ];
 
 fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
@@ -288,6 +290,18 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
                     let mut collector =
                         Collector::with_hasher(foldhash::fast::RandomState::default());
                     node(&mut collector, &mut store)
+                }
+                "node_built" | "node_views" => {
+                    // A store that reads references out of label strings:
+                    // an owned Node built per reference, or a borrowed view.
+                    store.emit = if *name == "node_built" {
+                        Emit::Built
+                    } else {
+                        Emit::Views
+                    };
+                    let run = node(&mut Collector::new(), &mut store);
+                    store.emit = Emit::Stored;
+                    run
                 }
                 "naive" => naive_sip(&store),
                 "naive_foldhash" => naive_foldhash(&store),

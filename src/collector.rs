@@ -38,8 +38,8 @@ use crate::mark::Marker;
 use crate::order::referrers_first;
 use crate::policy::within_grace;
 use crate::{
-    CollectError, CollectionContext, Error, Flow, Node, NodeSink, Phase, Progress, Reason,
-    ReferenceSink, RootCounts, RootKind, Step, Strength, SweepLimit,
+    CollectError, CollectionContext, Error, Flow, Node, NodeSink, NodeView, Phase, Progress,
+    Reason, ReferenceSink, RootCounts, RootKind, Step, Strength, SweepLimit,
 };
 
 /// How many nodes are expanded between two checkpoints.
@@ -621,6 +621,13 @@ struct Lister<'a, R, S> {
 
 impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
     #[inline]
+    fn list(&mut self, id: u32) {
+        if self.listed.insert(id) {
+            self.listing.push(id);
+        }
+    }
+
+    #[inline]
     fn intern(&mut self, node: &R) -> Option<u32> {
         let id = self
             .nodes
@@ -642,11 +649,21 @@ where
     #[inline]
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>) {
         let Some(id) = self.intern(node) else { return };
-        if self.listed.insert(id) {
-            self.listing.push(id);
-        }
+        self.list(id);
         if last_used.is_some_and(|at| within_grace(at, self.now, self.grace_period)) {
             self.young.push(id);
+        }
+    }
+
+    #[inline]
+    fn node_view(&mut self, view: &dyn NodeView<T, N, K>) {
+        let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
+        let id = self
+            .nodes
+            .intern_with(hash, view, |v, c| v.is(c), |v| v.to_node());
+        match id {
+            Some(id) => self.list(id),
+            None => *self.too_many = true,
         }
     }
 
@@ -686,6 +703,18 @@ where
 {
     fn reference(&mut self, node: &Node<T, N, K>, _strength: Strength, _via: Via) {
         let to = self.nodes.find(self.nodes.hash(node), node);
+        self.edge_to(to);
+    }
+
+    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, _strength: Strength) {
+        let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
+        let to = self.nodes.find_by(hash, |c| view.is(c));
+        self.edge_to(to);
+    }
+}
+
+impl<R, S> GarbageEdges<'_, R, S> {
+    fn edge_to(&mut self, to: Option<u32>) {
         if let Some(&to) = to.and_then(|id| self.position.get(id as usize)) {
             if to != NOT_GARBAGE {
                 self.edges.push((self.from, to));
@@ -723,13 +752,47 @@ where
 {
     #[inline]
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via) {
+        if self.not_weak(strength) {
+            let hash = self.nodes.hash(node);
+            let id = self.nodes.find(hash, node);
+            self.reach(id, hash, || node.clone(), strength, via);
+        }
+    }
+
+    #[inline]
+    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength) {
+        if self.not_weak(strength) {
+            let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
+            let id = self.nodes.find_by(hash, |c| view.is(c));
+            self.reach(id, hash, || view.to_node(), strength, Via::Plain);
+        }
+    }
+}
+
+impl<R, S> Referencer<'_, R, S> {
+    /// Counts the reference; whether it is strong or flat, so followed.
+    #[inline]
+    fn not_weak(&mut self, strength: Strength) -> bool {
         if strength == Strength::Weak {
             self.counts.weak += 1;
-            return;
+            return false;
         }
         self.counts.followed += 1;
-        let hash = self.nodes.hash(node);
-        match self.nodes.find(hash, node) {
+        true
+    }
+
+    /// Marks the target found as `id`, or, if the table has never seen it,
+    /// sets it aside (made by `owned`) to be interned after the callback.
+    #[inline]
+    fn reach(
+        &mut self,
+        id: Option<u32>,
+        hash: u64,
+        owned: impl FnOnce() -> R,
+        strength: Strength,
+        via: Via,
+    ) {
+        match id {
             Some(id) => {
                 if !self.listed.contains(id) {
                     self.counts.dead += 1;
@@ -747,7 +810,7 @@ where
                     .then(|| self.origin.why(strength, via));
                 self.unseen.push(Unseen {
                     hash,
-                    node: node.clone(),
+                    node: owned(),
                     strength,
                     why,
                 });

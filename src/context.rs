@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::{Duration, SystemTime};
 
-use crate::{Node, Retention, RootCounts, Strength};
+use crate::{Node, NodeView, Retention, RootCounts, Strength};
 
 /// The embedder's view of its store, as the collector asks for it.
 ///
@@ -156,12 +156,14 @@ pub struct Progress {
 
 pub(crate) trait EmitNode<T, N, K> {
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>);
+    fn node_view(&mut self, view: &dyn NodeView<T, N, K>);
     fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>);
     fn reserve(&mut self, additional: usize);
 }
 
 pub(crate) trait EmitReference<T, N, K> {
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via);
+    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength);
 }
 
 /// Which sink method a reference came through: a root's kind, if it is one.
@@ -194,6 +196,13 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
     #[inline]
     pub fn push(&mut self, node: &Node<T, N, K>) {
         self.emit.node(node, None);
+    }
+
+    /// Lists the node `view` stands for, without building it unless the
+    /// collector has never seen it: see [`NodeView`].
+    #[inline]
+    pub fn push_view(&mut self, view: &impl NodeView<T, N, K>) {
+        self.emit.node_view(view);
     }
 
     /// Lists `node` with the time it was created or last used. Within
@@ -261,6 +270,17 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
             self.tally.explicit += 1;
         }
         self.emit.reference(node, strength, Via::Plain);
+    }
+
+    /// Emits a reference to the node `view` stands for, without building
+    /// it unless the collector has never seen it: see [`NodeView`]. Counts
+    /// like [`add`](Self::add).
+    #[inline]
+    pub fn add_view(&mut self, view: &impl NodeView<T, N, K>, strength: Strength) {
+        if self.roots && strength != Strength::Weak {
+            self.tally.explicit += 1;
+        }
+        self.emit.reference_view(view, strength);
     }
 
     /// Emits a strong reference: `node` is kept, and so is everything it

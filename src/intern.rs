@@ -7,7 +7,7 @@
 //! resource is cloned only when it is inserted.
 
 use std::borrow::Cow;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use indexmap::IndexMap;
 use indexmap::map::RawEntryApiV1;
@@ -34,12 +34,27 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         self.map.hasher().hash_one(resource)
     }
 
+    /// The hash of whatever `feed` writes, as [`Interner::hash`] would give
+    /// for a resource whose `Hash` writes the same.
+    #[inline]
+    pub(crate) fn hash_with(&self, feed: impl FnOnce(&mut dyn Hasher)) -> u64 {
+        let mut hasher = self.map.hasher().build_hasher();
+        feed(&mut hasher);
+        hasher.finish()
+    }
+
     /// The id of `resource`, whose hash is `hash`.
     #[inline]
     pub(crate) fn find(&self, hash: u64, resource: &R) -> Option<u32> {
+        self.find_by(hash, |candidate| candidate == resource)
+    }
+
+    /// The id of the resource with hash `hash` that `is` accepts.
+    #[inline]
+    pub(crate) fn find_by(&self, hash: u64, is: impl Fn(&R) -> bool) -> Option<u32> {
         self.map
             .raw_entry_v1()
-            .index_from_hash(hash, |candidate| candidate == resource)
+            .index_from_hash(hash, is)
             .map(|index| index as u32)
     }
 
@@ -48,16 +63,29 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
     /// [`MAX_IDS`] resources.
     #[inline]
     pub(crate) fn intern(&mut self, hash: u64, resource: Cow<'_, R>) -> Option<u32> {
+        self.intern_with(hash, resource, |r, c| *c == **r, Cow::into_owned)
+    }
+
+    /// The id of the resource that `given` stands for: `is` recognises it in
+    /// the table, `make` turns it into one to insert if it is new.
+    #[inline]
+    pub(crate) fn intern_with<G>(
+        &mut self,
+        hash: u64,
+        given: G,
+        is: impl Fn(&G, &R) -> bool,
+        make: impl FnOnce(G) -> R,
+    ) -> Option<u32> {
         let len = self.map.len();
         match self
             .map
             .raw_entry_mut_v1()
-            .from_hash(hash, |candidate| *candidate == *resource)
+            .from_hash(hash, |candidate| is(&given, candidate))
         {
             RawEntryMut::Occupied(entry) => Some(entry.index() as u32),
             RawEntryMut::Vacant(_) if len >= MAX_IDS => None,
             RawEntryMut::Vacant(entry) => {
-                entry.insert_hashed_nocheck(hash, resource.into_owned(), ());
+                entry.insert_hashed_nocheck(hash, make(given), ());
                 Some(len as u32)
             }
         }
@@ -107,6 +135,8 @@ mod tests {
         assert_eq!(ids, [0, 1, 2, 1]);
         assert_eq!(t.find(t.hash(&"c"), &"c"), Some(2));
         assert_eq!(t.find(t.hash(&"z"), &"z"), None);
+        let fed = t.hash_with(|h| "c".hash(&mut { h }));
+        assert_eq!(fed, t.hash(&"c"), "hashing through dyn Hasher agrees");
         t.retain(|id| id != 1);
         assert_eq!(t.len(), 2);
         assert_eq!(*t.get(1), "c");

@@ -228,7 +228,7 @@ pub use context::{
 pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::{CollectError, Error};
 pub use explain::{Reason, RootKind, Step};
-pub use node::Node;
+pub use node::{Node, NodeView};
 pub use policy::{Retention, RootCounts, SweepLimit};
 
 /// The README's examples, compiled and run as doctests.

@@ -38,7 +38,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, VisitMap};
 use resource_gc::{
     CollectionContext, Collector, DenseCollector, DenseContext, DenseSink, Node, NodeSink,
-    ReferenceSink, Stats,
+    ReferenceSink, Stats, Strength,
 };
 
 // ---------------------------------------------------------------------------
@@ -766,6 +766,22 @@ pub type StoreNode = Node<u8, String, String>;
 pub struct NodeStore {
     pub refs: HashMap<StoreNode, Vec<StoreNode>>,
     pub roots: Vec<StoreNode>,
+    /// How `references` emits its targets.
+    pub emit: Emit,
+}
+
+/// How a [`NodeStore`] emits references.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Emit {
+    /// The stored target `Node`s, by reference: no allocation.
+    #[default]
+    Stored,
+    /// A `Node` built per reference, as a store that reads references out
+    /// of label strings must: two `String` allocations per reference.
+    Built,
+    /// A `Node<u8, &str, &str>` view per reference (`add_view`): no
+    /// allocation unless the collector has never seen the target.
+    Views,
 }
 
 impl NodeStore {
@@ -778,6 +794,7 @@ impl NodeStore {
         NodeStore {
             refs,
             roots: g.roots.iter().map(|&r| g.store_node(r)).collect(),
+            emit: Emit::Stored,
         }
     }
 
@@ -817,8 +834,15 @@ impl CollectionContext for NodeStore {
         node: &StoreNode,
         refs: &mut ReferenceSink<'_, u8, String, String>,
     ) -> Result<(), Infallible> {
-        for target in self.refs.get(node).into_iter().flatten() {
-            refs.strong(target);
+        let targets = self.refs.get(node).into_iter().flatten();
+        match self.emit {
+            Emit::Stored => targets.for_each(|target| refs.strong(target)),
+            Emit::Built => targets
+                .for_each(|t| refs.strong(&Node::new(t.kind, t.namespace.clone(), t.key.clone()))),
+            Emit::Views => targets.for_each(|t| {
+                let view = Node::new(t.kind, t.namespace.as_str(), t.key.as_str());
+                refs.add_view(&view, Strength::Strong)
+            }),
         }
         Ok(())
     }
