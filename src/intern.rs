@@ -1,17 +1,23 @@
 //! The thin layer between resources and the dense ids the mark core uses.
 //!
-//! It owns hashing and nothing else: one table from resource to id, where
-//! the id is the insertion index. Callers hash a resource once
-//! ([`Interner::hash`]) and pass the hash to the probe and, on a miss, to
-//! the insert, so a reference costs one hash however it is resolved. A
+//! It owns hashing and nothing else: a table of ids keyed by the resources
+//! they stand for, and the resources in id order. Callers hash a resource
+//! once ([`Interner::hash`]) and pass the hash to the probe and, on a miss,
+//! to the insert, so a reference costs one hash however it is resolved. A
 //! resource is cloned only when it is inserted.
+//!
+//! The table holds `u32` ids, not resources or their hashes: 4 bytes a slot
+//! (plus hashbrown's control byte), where an `IndexMap` would keep an 8-byte
+//! hash beside each resource and an 8-byte index a slot. The price is that
+//! growing the table rehashes the resources; callers presize it from the
+//! embedder's hint ([`Interner::reserve`]), and pruning renumbers ids in
+//! place without rehashing ([`Interner::retain`]).
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use indexmap::IndexMap;
-use indexmap::map::RawEntryApiV1;
-use indexmap::map::raw_entry_v1::RawEntryMut;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 /// Ids are `u32`: half the memory of `usize` in every id-indexed buffer.
 pub(crate) const MAX_IDS: usize = u32::MAX as usize;
@@ -19,26 +25,30 @@ pub(crate) const MAX_IDS: usize = u32::MAX as usize;
 /// Resource ⇄ dense id. Ids are stable until [`Interner::retain`].
 #[derive(Debug)]
 pub(crate) struct Interner<R, S> {
-    map: IndexMap<R, (), S>,
+    ids: HashTable<u32>,
+    resources: Vec<R>,
+    hasher: S,
 }
 
 impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
     pub(crate) fn with_hasher(hasher: S) -> Self {
         Interner {
-            map: IndexMap::with_hasher(hasher),
+            ids: HashTable::new(),
+            resources: Vec::new(),
+            hasher,
         }
     }
 
     #[inline]
     pub(crate) fn hash(&self, resource: &R) -> u64 {
-        self.map.hasher().hash_one(resource)
+        self.hasher.hash_one(resource)
     }
 
     /// The hash of whatever `feed` writes, as [`Interner::hash`] would give
     /// for a resource whose `Hash` writes the same.
     #[inline]
     pub(crate) fn hash_with(&self, feed: impl FnOnce(&mut dyn Hasher)) -> u64 {
-        let mut hasher = self.map.hasher().build_hasher();
+        let mut hasher = self.hasher.build_hasher();
         feed(&mut hasher);
         hasher.finish()
     }
@@ -52,10 +62,10 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
     /// The id of the resource with hash `hash` that `is` accepts.
     #[inline]
     pub(crate) fn find_by(&self, hash: u64, is: impl Fn(&R) -> bool) -> Option<u32> {
-        self.map
-            .raw_entry_v1()
-            .index_from_hash(hash, is)
-            .map(|index| index as u32)
+        let resources = &self.resources;
+        self.ids
+            .find(hash, |&id| is(&resources[id as usize]))
+            .copied()
     }
 
     /// The id of `resource`, inserting it if it is new (a borrowed one is
@@ -76,45 +86,63 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         is: impl Fn(&G, &R) -> bool,
         make: impl FnOnce(G) -> R,
     ) -> Option<u32> {
-        let len = self.map.len();
-        match self
-            .map
-            .raw_entry_mut_v1()
-            .from_hash(hash, |candidate| is(&given, candidate))
-        {
-            RawEntryMut::Occupied(entry) => Some(entry.index() as u32),
-            RawEntryMut::Vacant(_) if len >= MAX_IDS => None,
-            RawEntryMut::Vacant(entry) => {
-                entry.insert_hashed_nocheck(hash, make(given), ());
-                Some(len as u32)
+        let (resources, hasher) = (&self.resources, &self.hasher);
+        let entry = self.ids.entry(
+            hash,
+            |&id| is(&given, &resources[id as usize]),
+            |&id| hasher.hash_one(&resources[id as usize]),
+        );
+        match entry {
+            Entry::Occupied(entry) => Some(*entry.get()),
+            Entry::Vacant(_) if resources.len() >= MAX_IDS => None,
+            Entry::Vacant(entry) => {
+                let id = resources.len() as u32;
+                entry.insert(id);
+                self.resources.push(make(given));
+                Some(id)
             }
         }
     }
 
     #[inline]
     pub(crate) fn get(&self, id: u32) -> &R {
-        self.map
-            .get_index(id as usize)
-            .map(|(resource, ())| resource)
-            .expect("ids come from this interner")
+        &self.resources[id as usize]
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.resources.len()
     }
 
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.map.reserve(additional);
+        let (resources, hasher) = (&self.resources, &self.hasher);
+        self.ids
+            .reserve(additional, |&id| hasher.hash_one(&resources[id as usize]));
+        self.resources.reserve(additional);
     }
 
     /// Keeps the resources whose id `keep` accepts, in order; the survivors
-    /// are renumbered densely. Stored hashes are reused, nothing is rehashed.
+    /// are renumbered densely, in the table too, without rehashing.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
-        let mut id = 0u32;
-        self.map.retain(|_, ()| {
-            let kept = keep(id);
+        const DROPPED: u32 = u32::MAX;
+        let mut next = 0u32;
+        let renumbered: Vec<u32> = (0..self.resources.len() as u32)
+            .map(|id| {
+                if keep(id) {
+                    next += 1;
+                    next - 1
+                } else {
+                    DROPPED
+                }
+            })
+            .collect();
+        self.ids.retain(|id| {
+            *id = renumbered[*id as usize];
+            *id != DROPPED
+        });
+        let mut id = 0;
+        self.resources.retain(|_| {
             id += 1;
-            kept
+            renumbered[id - 1] != DROPPED
         });
     }
 }
@@ -141,5 +169,20 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(*t.get(1), "c");
         assert_eq!(t.find(t.hash(&"c"), &"c"), Some(1));
+        assert_eq!(t.find(t.hash(&"b"), &"b"), None);
+    }
+
+    #[test]
+    fn growth_without_a_hint_keeps_every_id() {
+        let mut t = Interner::with_hasher(RandomState::new());
+        for i in 0..10_000u32 {
+            assert_eq!(t.intern(t.hash(&i), Cow::Owned(i)), Some(i));
+        }
+        t.retain(|id| id % 3 == 0);
+        for i in (0..10_000u32).step_by(3) {
+            assert_eq!(t.find(t.hash(&i), &i), Some(i / 3));
+            assert_eq!(*t.get(i / 3), i);
+        }
+        assert_eq!(t.find(t.hash(&1), &1), None);
     }
 }
