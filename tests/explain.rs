@@ -11,7 +11,6 @@ use common::oracle::oracle;
 use common::{MemStore, n};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::RngAlgorithm;
 use resource_gc::{Collector, Options, Reason, RootKind, Strength};
 
 const KEYS: u32 = 24;
@@ -68,15 +67,8 @@ fn explaining() -> Options {
     options
 }
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        rng_algorithm: RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config())]
 
     #[test]
     fn every_live_node_has_a_real_path_from_a_root(mut store in store()) {

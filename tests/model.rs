@@ -19,7 +19,6 @@ use common::oracle::Expected;
 use common::{Fault, MemStore, StoreError, TestNode, n};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::RngAlgorithm;
 use resource_gc::{
     CollectionContext, Collector, DenseCollector, DenseContext, DenseSink, Error, Flow, NodeSink,
     Phase, Progress, ReferenceSink, Stats, Strength,
@@ -306,14 +305,6 @@ enum Op {
     Abort(usize),
 }
 
-fn strength() -> impl Strategy<Value = Strength> {
-    prop_oneof![
-        Just(Strength::Strong),
-        Just(Strength::Weak),
-        Just(Strength::Flat)
-    ]
-}
-
 fn key() -> impl Strategy<Value = u32> {
     prop_oneof![3 => 0..HOT, 1 => 0..KEYS]
 }
@@ -343,9 +334,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..KEYS, 1..=KEYS).prop_map(|(from, len)| Op::AddNodes { from, len }),
         2 => (key(), any::<bool>())
             .prop_map(|(key, drop_edges)| Op::RemoveNode { key, drop_edges }),
-        6 => (key(), key(), strength()).prop_map(|(a, b, s)| Op::AddEdge(a, b, s)),
+        6 => (key(), key(), common::any_strength()).prop_map(|(a, b, s)| Op::AddEdge(a, b, s)),
         2 => (key(), selector()).prop_map(|(a, i)| Op::RemoveEdge(a, i)),
-        2 => (key(), strength()).prop_map(|(k, s)| Op::AddRoot(k, s)),
+        2 => (key(), common::any_strength()).prop_map(|(k, s)| Op::AddRoot(k, s)),
         1 => selector().prop_map(Op::RemoveRoot),
         4 => any::<bool>().prop_map(|remove_swept| Op::Collect { remove_swept }),
         2 => mishap().prop_map(Op::Troubled),
@@ -357,8 +348,8 @@ fn op() -> impl Strategy<Value = Op> {
 fn initial_store() -> impl Strategy<Value = MemStore> {
     (
         vec(key(), 0..=30),
-        vec((key(), strength()), 0..=4),
-        vec((key(), key(), strength()), 0..=40),
+        vec((key(), common::any_strength()), 0..=4),
+        vec((key(), key(), common::any_strength()), 0..=40),
     )
         .prop_map(|(listed, roots, edges)| {
             let mut store = MemStore {
@@ -712,16 +703,6 @@ fn quiet_deliberate_panics() {
     });
 }
 
-/// Proptest's defaults (so `PROPTEST_CASES` sets the case count), with the
-/// XorShift generator: the default ChaCha one dominates the run time in the
-/// debug profile.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        rng_algorithm: RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
-    }
-}
-
 fn run(store: MemStore, ops: &[Op]) -> Result<(), TestCaseError> {
     quiet_deliberate_panics();
     let mut model = Model::new(store);
@@ -735,7 +716,7 @@ fn run(store: MemStore, ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config())]
 
     #[test]
     fn one_collector_through_an_evolving_store(

@@ -18,7 +18,6 @@ use common::{MemStore, TestNode, n};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::RngAlgorithm;
 use resource_gc::{Collector, DenseCollector, DenseContext, DenseSink, Stats, Strength};
 
 // ---------------------------------------------------------------------------
@@ -26,14 +25,6 @@ use resource_gc::{Collector, DenseCollector, DenseContext, DenseSink, Stats, Str
 
 // ---------------------------------------------------------------------------
 // Random graphs.
-
-fn strength() -> impl Strategy<Value = Strength> {
-    prop_oneof![
-        Just(Strength::Strong),
-        Just(Strength::Weak),
-        Just(Strength::Flat)
-    ]
-}
 
 fn keeping_strength() -> impl Strategy<Value = Strength> {
     prop_oneof![Just(Strength::Strong), Just(Strength::Flat)]
@@ -56,8 +47,8 @@ fn graph() -> impl Strategy<Value = Graph> {
         .prop_flat_map(|(listable, unlisted)| {
             let universe = (listable + unlisted).max(1);
             let listed = vec(0..listable.max(1), 0..=if listable == 0 { 0 } else { 60 });
-            let roots = vec((0..universe, strength()), 0..=8);
-            let edges = vec((0..universe, 0..universe, strength()), 0..=100);
+            let roots = vec((0..universe, common::any_strength()), 0..=8);
+            let edges = vec((0..universe, 0..universe, common::any_strength()), 0..=100);
             (Just(universe), listed, roots, edges)
         })
         .prop_map(|(universe, listed, roots, edges)| Graph {
@@ -127,9 +118,12 @@ fn dense_graph_of_at_least(min_count: u32) -> impl Strategy<Value = DenseGraph> 
         .prop_flat_map(|count| {
             let id = 0..count.max(1);
             let empty = count == 0;
-            let roots = vec((id.clone(), strength()), 0..=if empty { 0 } else { 8 });
+            let roots = vec(
+                (id.clone(), common::any_strength()),
+                0..=if empty { 0 } else { 8 },
+            );
             let edges = vec(
-                (id.clone(), id, strength()),
+                (id.clone(), id, common::any_strength()),
                 0..=if empty { 0 } else { 100 },
             );
             (Just(count), roots, edges)
@@ -420,18 +414,8 @@ fn upgraded(strength: Strength) -> Strength {
 // ---------------------------------------------------------------------------
 // The `Node` path.
 
-/// Proptest's defaults (so `PROPTEST_CASES` sets the case count), with the
-/// XorShift generator: the default ChaCha one dominates the run time in the
-/// debug profile.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        rng_algorithm: RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config())]
     #[test]
     fn node_path_matches_the_oracle(g in graph()) {
         let mut gc = NodeCollector::new();
@@ -543,7 +527,7 @@ proptest! {
 // The dense path.
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config())]
     #[test]
     fn dense_path_matches_the_oracle(g in dense_graph()) {
         let mut gc = DenseCollector::new();

@@ -23,6 +23,8 @@
 //! The case count comes from `PROPTEST_CASES` (proptest's default config
 //! reads it).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,7 +33,6 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::RngAlgorithm;
 use resource_gc::{
     CollectionContext, Collector, Node, NodeSink, Options, ReferenceSink, Retention, RootCounts,
     Stats, Strength,
@@ -94,14 +95,6 @@ struct Scenario {
 
 const PIN_NAMES: [&str; 6] = ["p0", "p1", "p2", "p3", "unknown-1", "unknown-2"];
 
-fn strength() -> impl Strategy<Value = Strength> {
-    prop_oneof![
-        Just(Strength::Strong),
-        Just(Strength::Weak),
-        Just(Strength::Flat)
-    ]
-}
-
 fn pin_names() -> impl Strategy<Value = Vec<String>> {
     vec(select(&PIN_NAMES[..]).prop_map(String::from), 0..=4)
 }
@@ -112,9 +105,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             let key = 0..universe;
             let graph = (
                 vec((key.clone(), option::of(-30i64..=5)), 0..=40),
-                vec((key.clone(), key.clone(), strength()), 0..=50),
-                vec((key.clone(), strength()), 0..=4),
-                vec((key.clone(), strength(), -10i64..=10), 0..=4),
+                vec((key.clone(), key.clone(), common::any_strength()), 0..=50),
+                vec((key.clone(), common::any_strength()), 0..=4),
+                vec((key.clone(), common::any_strength(), -10i64..=10), 0..=4),
             );
             let policy = (
                 vec(vec((key.clone(), -40i64..=5), 0..=6), 0..=3),
@@ -468,18 +461,8 @@ fn assert_subset(more: &BTreeSet<u32>, less: &BTreeSet<u32>) -> Result<(), TestC
     Ok(())
 }
 
-/// proptest's defaults, `PROPTEST_CASES` included, with a faster random
-/// number generator: ChaCha, unoptimised in the debug profile, would
-/// take most of the time.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        rng_algorithm: RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config())]
 
     #[test]
     fn the_crate_agrees_with_the_oracle(s in scenario()) {

@@ -34,7 +34,7 @@ use common::{Fault, MemStore, StoreError, TestNode, n};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{RngAlgorithm, TestCaseError};
+use proptest::test_runner::TestCaseError;
 use resource_gc::{
     CollectError, CollectionContext, Collector, Error, Flow, NodeSink, Options, Phase, Progress,
     ReferenceSink, Stats, Strength, SweepOrder,
@@ -44,14 +44,6 @@ type Gc = Collector<u8, u8, u32>;
 
 // ---------------------------------------------------------------------------
 // Random graphs.
-
-fn strength() -> impl Strategy<Value = Strength> {
-    prop_oneof![
-        Just(Strength::Strong),
-        Just(Strength::Weak),
-        Just(Strength::Flat)
-    ]
-}
 
 /// Keys are `0..universe`, at most 30 of them; only keys below `listable`
 /// are listed, and not necessarily all of them, so references to the rest
@@ -74,8 +66,8 @@ fn graph() -> impl Strategy<Value = Graph> {
         1u32..=30,
         0u32..=4,
         vec(0u32..30, 0..=45),
-        vec((0u32..30, strength()), 0..=3),
-        vec((0u32..30, 0u32..30, strength()), 0..=50),
+        vec((0u32..30, common::any_strength()), 0..=3),
+        vec((0u32..30, 0u32..30, common::any_strength()), 0..=50),
     )
         .prop_map(|(universe, unlisted, listed, roots, edges)| {
             let listable = universe.saturating_sub(unlisted).max(1);
@@ -327,9 +319,8 @@ fn check_same_collection(listing: &Run, ordered: &Run) -> Result<(), TestCaseErr
 /// below.
 fn config() -> ProptestConfig {
     ProptestConfig {
-        rng_algorithm: RngAlgorithm::XorShift,
         failure_persistence: None,
-        ..ProptestConfig::default()
+        ..common::proptest_config()
     }
 }
 
@@ -422,8 +413,8 @@ proptest! {
     #[test]
     fn only_references_among_garbage_count(
         g in graph(),
-        extra in vec((any::<Index>(), any::<Index>(), strength()), 0..=20),
-        strengths in vec(strength(), 50),
+        extra in vec((any::<Index>(), any::<Index>(), common::any_strength()), 0..=20),
+        strengths in vec(common::any_strength(), 50),
         duplicate in any::<bool>(),
     ) {
         let listing = run(&g, SweepOrder::Listing);

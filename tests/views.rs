@@ -3,11 +3,12 @@
 //! emitting owned nodes gives — same garbage, same live set, same stats —
 //! including dead edges (an unseen view is cloned into the table).
 
+mod common;
+
 use std::convert::Infallible;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::RngAlgorithm;
 use resource_gc::{
     CollectionContext, Collector, Node, NodeSinkOf, ReferenceSinkOf, Stats, Strength,
 };
@@ -133,15 +134,8 @@ fn outcome(
     (garbage, live, stats)
 }
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        rng_algorithm: RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config())]
 
     #[test]
     fn views_answer_exactly_as_owned_nodes_do(store in store()) {

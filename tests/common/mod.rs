@@ -147,3 +147,23 @@ pub fn expansions(store: &MemStore) -> Vec<(u32, usize)> {
     counts.sort_unstable();
     counts
 }
+
+/// The property tests' settings: the case count from `PROPTEST_CASES`, and
+/// XorShift, which in the debug profile generates cases several times
+/// faster than proptest's default ChaCha.
+pub fn proptest_config() -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        rng_algorithm: proptest::test_runner::RngAlgorithm::XorShift,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+/// Any strength, each as likely.
+pub fn any_strength() -> impl proptest::strategy::Strategy<Value = Strength> {
+    use proptest::prelude::Just;
+    proptest::prop_oneof![
+        Just(Strength::Strong),
+        Just(Strength::Weak),
+        Just(Strength::Flat)
+    ]
+}
