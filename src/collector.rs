@@ -188,6 +188,8 @@ pub struct Collector<T, N, K, S = RandomState> {
     swept: Vec<u32>,
     /// Targets found during a callback that the table did not hold yet.
     unseen: Vec<Unseen<Node<T, N, K>>>,
+    /// Listed nodes appended but not yet in the table, with their hashes.
+    unsettled: Vec<(u64, u32)>,
     /// Listed ids used within the grace period.
     young: Vec<u32>,
     /// Back-references as `(parent, child)`, sorted by parent for marking.
@@ -272,6 +274,7 @@ where
             listing: Vec::new(),
             swept: Vec::new(),
             unseen: Vec::new(),
+            unsettled: Vec::new(),
             young: Vec::new(),
             bindings: Vec::new(),
             reasons: Reasons::default(),
@@ -313,7 +316,12 @@ where
 
         // Listing.
         let mut too_many = false;
+        // A table that starts empty fills fastest in bucket order.
+        let settle_later = self.nodes.len() == 0;
         let mut lister = Lister {
+            unsettled: settle_later.then_some(&mut self.unsettled),
+            settled_listing: 0,
+            settled_young: 0,
             nodes: &mut self.nodes,
             listed: &mut self.listed,
             listing: &mut self.listing,
@@ -325,6 +333,7 @@ where
         };
         ctx.all(&mut NodeSink::new(&mut lister, now))
             .map_err(Error::Listing)?;
+        lister.settle();
         if too_many {
             return Err(too_many_nodes());
         }
@@ -536,6 +545,7 @@ where
         self.listing.clear();
         self.swept.clear();
         self.unseen.clear();
+        self.unsettled.clear();
         self.young.clear();
         self.bindings.clear();
         self.reasons.clear();
@@ -608,7 +618,18 @@ impl Checkpoint {
 
 /// The listing's sink: interns every candidate, records listing order,
 /// the nodes within the grace period and the back-references.
+///
+/// Into a table that starts empty, nodes are appended as listed and
+/// entered into the table in batches ([`Interner::settle`]), which turns a
+/// cache miss per node into a walk along the table. A node listed twice
+/// then has two ids until its batch settles; the later one is merged into
+/// the earlier and never used again.
 struct Lister<'a, R, S> {
+    /// Appended ids not yet in the table: `Some` when settling later.
+    unsettled: Option<&'a mut Vec<(u64, u32)>>,
+    /// How much of `listing` and `young` holds settled ids.
+    settled_listing: usize,
+    settled_young: usize,
     nodes: &'a mut Interner<R, S>,
     listed: &'a mut BitSet,
     listing: &'a mut Vec<u32>,
@@ -637,7 +658,70 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
         }
         id
     }
+
+    /// Appends a node whose hash is `hash`, to settle later. A full batch
+    /// settles first, here rather than after the push: every id it merges
+    /// must already be in `listing` and `young`.
+    #[inline]
+    fn append(&mut self, hash: u64, node: R) -> Option<u32> {
+        if self
+            .unsettled
+            .as_ref()
+            .is_some_and(|u| u.len() >= SETTLE_BATCH)
+        {
+            self.settle();
+        }
+        let Some(id) = self.nodes.push_unsettled(node) else {
+            *self.too_many = true;
+            return None;
+        };
+        if let Some(unsettled) = self.unsettled.as_deref_mut() {
+            unsettled.push((hash, id));
+        }
+        Some(id)
+    }
+
+    /// Enters the appended nodes into the table, and merges each id of a
+    /// node listed twice into its first.
+    fn settle(&mut self) {
+        let Some(unsettled) = self.unsettled.as_deref_mut() else {
+            return;
+        };
+        let mut merged: Vec<(u32, u32)> = Vec::new();
+        self.nodes
+            .settle(unsettled, |dup, first| merged.push((dup, first)));
+        unsettled.clear();
+        if !merged.is_empty() {
+            merged.sort_unstable();
+            let first_of = |id: u32| {
+                merged
+                    .binary_search_by_key(&id, |&(dup, _)| dup)
+                    .map_or(id, |at| merged[at].1)
+            };
+            // Only this batch's ids can be merged away, and only the tail
+            // past the settled part of `listing` and `young` holds them. A
+            // merged id stays in `listed`, harmlessly: it is in no table,
+            // so nothing can reach it.
+            let tail = self.listing.split_off(self.settled_listing);
+            for id in tail {
+                let first = first_of(id);
+                if first == id || self.listed.insert(first) {
+                    self.listing.push(first);
+                }
+            }
+            for id in &mut self.young[self.settled_young..] {
+                *id = first_of(*id);
+            }
+        }
+        self.settled_listing = self.listing.len();
+        self.settled_young = self.young.len();
+    }
 }
+
+/// Appended nodes settle into the table this many at a time: enough to
+/// touch each stretch of a large table several times per batch, little
+/// enough (4 MiB of hashes and ids) to add nothing to the peak memory.
+const SETTLE_BATCH: usize = 1 << 18;
 
 impl<T, N, K, S> EmitNode<T, N, K> for Lister<'_, Node<T, N, K>, S>
 where
@@ -648,7 +732,12 @@ where
 {
     #[inline]
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>) {
-        let Some(id) = self.intern(node) else { return };
+        let id = if self.unsettled.is_some() {
+            self.append(self.nodes.hash(node), node.clone())
+        } else {
+            self.intern(node)
+        };
+        let Some(id) = id else { return };
         self.list(id);
         if last_used.is_some_and(|at| within_grace(at, self.now, self.grace_period)) {
             self.young.push(id);
@@ -658,9 +747,12 @@ where
     #[inline]
     fn node_view(&mut self, view: &dyn NodeView<T, N, K>) {
         let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
-        let id = self
-            .nodes
-            .intern_with(hash, view, |v, c| v.is(c), |v| v.to_node());
+        let id = if self.unsettled.is_some() {
+            self.append(hash, view.to_node())
+        } else {
+            self.nodes
+                .intern_with(hash, view, |v, c| v.is(c), |v| v.to_node())
+        };
         match id {
             Some(id) => self.list(id),
             None => *self.too_many = true,
@@ -668,6 +760,8 @@ where
     }
 
     fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>) {
+        // Bindings name table ids, so the table must know every node.
+        self.settle();
         if let (Some(child), Some(parent)) = (self.intern(child), self.intern(parent)) {
             self.bindings.push((parent, child));
         }
@@ -679,6 +773,9 @@ where
             .reserve(wanted.saturating_sub(self.nodes.len()).min(MAX_IDS));
         self.listing
             .reserve(additional.min(MAX_IDS - self.listing.len()));
+        if let Some(unsettled) = self.unsettled.as_deref_mut() {
+            unsettled.reserve(additional.min(SETTLE_BATCH));
+        }
     }
 }
 

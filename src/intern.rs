@@ -104,6 +104,58 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         }
     }
 
+    /// Appends `resource` under a new id without entering it in the table:
+    /// [`Interner::settle`] does that later, for many at once. `None` when
+    /// the table already holds [`MAX_IDS`] resources.
+    #[inline]
+    pub(crate) fn push_unsettled(&mut self, resource: R) -> Option<u32> {
+        if self.resources.len() >= MAX_IDS {
+            return None;
+        }
+        self.resources.push(resource);
+        Some((self.resources.len() - 1) as u32)
+    }
+
+    /// Enters appended ids, each with its resource's hash, into the table.
+    /// An id whose resource equals one already there (or an earlier one in
+    /// `unsettled`) stays out, and `duplicate(id, existing)` is told.
+    ///
+    /// Why later and together: inserting in the order of the table's
+    /// buckets walks the table front to back, where inserting in listing
+    /// order jumps to a random bucket, a cache miss, per resource.
+    /// `unsettled` is sorted in place. The mask below is computed from
+    /// hashbrown's capacity; if it were wrong, only the order (speed) would
+    /// suffer, never what is inserted.
+    pub(crate) fn settle(
+        &mut self,
+        unsettled: &mut [(u64, u32)],
+        mut duplicate: impl FnMut(u32, u32),
+    ) {
+        let Interner {
+            ids,
+            resources,
+            hasher,
+        } = self;
+        let rehash = |&id: &u32| hasher.hash_one(&resources[id as usize]);
+        ids.reserve(unsettled.len(), rehash);
+        let buckets = ids.capacity().saturating_mul(8) / 7;
+        let mask = buckets
+            .checked_next_power_of_two()
+            .map_or(u64::MAX, |b| b as u64 - 1);
+        // Equal resources hash alike, so they end up side by side, the
+        // lowest id (listed first) first.
+        unsettled.sort_unstable_by_key(|&(hash, id)| (hash & mask, id));
+        for &(hash, id) in unsettled.iter() {
+            let resource = &resources[id as usize];
+            match ids.entry(hash, |&e| resources[e as usize] == *resource, rehash) {
+                Entry::Occupied(entry) => duplicate(id, *entry.get()),
+                Entry::Vacant(entry) => {
+                    entry.insert(id);
+                }
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, id: u32) -> &R {
         &self.resources[id as usize]
@@ -170,6 +222,32 @@ mod tests {
         assert_eq!(*t.get(1), "c");
         assert_eq!(t.find(t.hash(&"c"), &"c"), Some(1));
         assert_eq!(t.find(t.hash(&"b"), &"b"), None);
+    }
+
+    #[test]
+    fn settle_enters_appended_ids_and_reports_duplicates() {
+        let mut t = Interner::with_hasher(RandomState::new());
+        assert_eq!(t.intern(t.hash(&7u32), Cow::Owned(7)), Some(0));
+        let mut unsettled = Vec::new();
+        for value in [1u32, 2, 1, 7, 3, 2] {
+            let id = t.push_unsettled(value).unwrap();
+            unsettled.push((t.hash(&value), id));
+        }
+        assert_eq!(
+            t.find(t.hash(&1), &1),
+            None,
+            "not in the table before settling"
+        );
+        let mut duplicates = Vec::new();
+        t.settle(&mut unsettled, |dup, existing| {
+            duplicates.push((dup, existing))
+        });
+        duplicates.sort_unstable();
+        // ids: 7→0, 1→1, 2→2, 1→3, 7→4, 3→5, 2→6
+        assert_eq!(duplicates, [(3, 1), (4, 0), (6, 2)]);
+        for (value, id) in [(7u32, 0), (1, 1), (2, 2), (3, 5)] {
+            assert_eq!(t.find(t.hash(&value), &value), Some(id));
+        }
     }
 
     #[test]

@@ -184,3 +184,80 @@ fn a_node_both_flat_and_strong_root_twice_is_expanded_once() {
     assert_eq!(live, [0, 1]);
     assert_eq!(expansions(&store), [(0, 1), (1, 1)]);
 }
+
+/// More nodes than a fresh collector enters into its table at once (it
+/// appends listed nodes and enters them in batches of 2^18), so that
+/// duplicates, grace-period roots and back-references cross batches.
+#[test]
+fn duplicates_grace_and_bindings_across_many_batches() {
+    use resource_gc::{CollectionContext, NodeSink, Options, ReferenceSink};
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    const N: u32 = 700_000;
+    struct Big;
+    impl CollectionContext for Big {
+        type Kind = u8;
+        type Namespace = u8;
+        type Key = u32;
+        type Error = Infallible;
+
+        fn all(&mut self, nodes: &mut NodeSink<'_, u8, u8, u32>) -> Result<(), Infallible> {
+            for k in 0..N {
+                if k % 11 == 0 {
+                    nodes.push_used(&n(k), nodes.now());
+                } else {
+                    nodes.push(&n(k));
+                }
+                if k % 5 == 0 {
+                    nodes.push(&n(k)); // twice in a row
+                }
+                if k % 7 == 0 {
+                    nodes.push_used(&n(k), nodes.now()); // young the second time
+                }
+                if k % 3 == 0 && k >= 300_000 {
+                    nodes.push(&n(k - 300_000)); // again, a batch or more later
+                }
+                if k % 550_000 == 0 {
+                    // Before the child is listed, or after (k = 0).
+                    nodes.lives_with(&n(k + 1), &n(k));
+                }
+            }
+            Ok(())
+        }
+
+        fn roots(&mut self, roots: &mut ReferenceSink<'_, u8, u8, u32>) -> Result<(), Infallible> {
+            roots.strong(&n(1));
+            Ok(())
+        }
+
+        fn references(
+            &mut self,
+            _: &common::TestNode,
+            _: &mut ReferenceSink<'_, u8, u8, u32>,
+        ) -> Result<(), Infallible> {
+            Ok(())
+        }
+    }
+
+    let is_live = |k: u32| k == 1 || k % 11 == 0 || k % 7 == 0 || k == 550_001;
+    let mut options = Options::default();
+    options.grace_period = Duration::from_secs(3600);
+    let mut gc = Collector::new();
+    for run in ["fresh", "reused"] {
+        let result = gc.collect_with(&mut Big, &options).unwrap();
+        assert_eq!(result.stats().nodes_listed, N as usize, "{run}");
+        let live: Vec<u32> = result.live().map(|node| node.key).collect();
+        let garbage: Vec<u32> = result.garbage().map(|node| node.key).collect();
+        assert_eq!(
+            live,
+            (0..N).filter(|&k| is_live(k)).collect::<Vec<_>>(),
+            "{run}"
+        );
+        assert_eq!(
+            garbage,
+            (0..N).filter(|&k| !is_live(k)).collect::<Vec<_>>(),
+            "{run}"
+        );
+    }
+}

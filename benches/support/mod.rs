@@ -764,7 +764,10 @@ pub type StoreNode = Node<u8, String, String>;
 /// roots (images, containers, leases) as nodes.
 #[derive(Debug, Default)]
 pub struct NodeStore {
-    pub refs: HashMap<StoreNode, Vec<StoreNode>>,
+    /// hashbrown's map with std's SipHash: std's `HashMap` itself, plus
+    /// `Equivalent`, so that [`StoreView`] can look nodes up by borrowed
+    /// views.
+    pub refs: hashbrown::HashMap<StoreNode, Vec<StoreNode>, RandomState>,
     pub roots: Vec<StoreNode>,
     /// How `references` emits its targets.
     pub emit: Emit,
@@ -786,7 +789,8 @@ pub enum Emit {
 
 impl NodeStore {
     pub fn from_graph(g: &Graph, csr: &Csr) -> Self {
-        let mut refs = HashMap::with_capacity(g.node_count());
+        let mut refs =
+            hashbrown::HashMap::with_capacity_and_hasher(g.node_count(), RandomState::new());
         for id in 0..g.node_count() as u32 {
             let targets = csr.targets_of(id).iter().map(|&t| g.store_node(t));
             refs.insert(g.store_node(id), targets.collect());
@@ -843,6 +847,69 @@ impl CollectionContext for NodeStore {
                 let view = Node::new(t.kind, t.namespace.as_str(), t.key.as_str());
                 refs.add_view(&view, Strength::Strong)
             }),
+        }
+        Ok(())
+    }
+}
+
+/// A node as [`StoreView`] emits it: strings borrowed from the store.
+pub type ViewNode<'s> = Node<u8, &'s str, &'s str>;
+
+/// A [`NodeStore`] lent to the collector for one collection: the nodes it
+/// emits borrow the store's strings, so the collector's copy of a node is
+/// two pointers and a kind, never an allocation. This is how an embedder
+/// that can hold its store still during a collection (a read transaction,
+/// a read lock) makes the `Node` path zero-copy: borrowed key types, no
+/// other change. The collector cannot outlive the borrow, so it is fresh
+/// each time.
+pub struct StoreView<'s>(pub &'s NodeStore);
+
+/// A borrowed view as a key of the store's map: hashes and compares as
+/// the owned node it stands for.
+#[derive(Hash)]
+struct Lookup<'v, 's>(&'v ViewNode<'s>);
+
+impl hashbrown::Equivalent<StoreNode> for Lookup<'_, '_> {
+    fn equivalent(&self, owned: &StoreNode) -> bool {
+        self.0.kind == owned.kind && self.0.namespace == owned.namespace && self.0.key == owned.key
+    }
+}
+
+fn view(node: &StoreNode) -> ViewNode<'_> {
+    Node::new(node.kind, node.namespace.as_str(), node.key.as_str())
+}
+
+impl<'s> CollectionContext for StoreView<'s> {
+    type Kind = u8;
+    type Namespace = &'s str;
+    type Key = &'s str;
+    type Error = Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, u8, &'s str, &'s str>) -> Result<(), Infallible> {
+        nodes.reserve(self.0.refs.len());
+        for node in self.0.refs.keys() {
+            nodes.push(&view(node));
+        }
+        Ok(())
+    }
+
+    fn roots(
+        &mut self,
+        roots: &mut ReferenceSink<'_, u8, &'s str, &'s str>,
+    ) -> Result<(), Infallible> {
+        for root in &self.0.roots {
+            roots.strong(&view(root));
+        }
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        node: &ViewNode<'s>,
+        refs: &mut ReferenceSink<'_, u8, &'s str, &'s str>,
+    ) -> Result<(), Infallible> {
+        for target in self.0.refs.get(&Lookup(node)).into_iter().flatten() {
+            refs.strong(&view(target));
         }
         Ok(())
     }
@@ -998,6 +1065,29 @@ pub fn node<S: BuildHasher>(
     let mark = start.elapsed();
     let start = Instant::now();
     let garbage: Vec<&StoreNode> = collection.garbage().collect();
+    let sweep = start.elapsed();
+    let stats = collection.stats().clone();
+    Run {
+        mark,
+        sweep,
+        reachable: stats.nodes_listed - garbage.len(),
+        unreachable: garbage.len(),
+        stats: Some(stats),
+    }
+}
+
+/// A fresh collector with the default hasher over a [`StoreView`], timed
+/// as [`node`] times a fresh one.
+pub fn node_borrowed(store: &NodeStore) -> Run {
+    let start = Instant::now();
+    let mut collector = Collector::new();
+    let collection = match collector.collect(&mut StoreView(store)) {
+        Ok(collection) => collection,
+        Err(e) => fail(&format!("the borrowed Node collection failed: {e}")),
+    };
+    let mark = start.elapsed();
+    let start = Instant::now();
+    let garbage: Vec<&ViewNode<'_>> = collection.garbage().collect();
     let sweep = start.elapsed();
     let stats = collection.stats().clone();
     Run {
