@@ -188,6 +188,8 @@ pub struct Collector<T, N, K, S = RandomState> {
     swept: Vec<u32>,
     /// Targets found during a callback that the table did not hold yet.
     unseen: Vec<Unseen<Node<T, N, K>>>,
+    /// References set aside during marking, resolved a batch at a time.
+    deferred: Vec<Deferred<Node<T, N, K>>>,
     /// Listed nodes appended but not yet in the table, with their hashes.
     unsettled: Vec<(u64, u32)>,
     /// Listed ids used within the grace period.
@@ -200,6 +202,38 @@ pub struct Collector<T, N, K, S = RandomState> {
     /// The last collection completed, so its marks may prune the table.
     prune_before_next: bool,
 }
+
+/// A reference the mark set aside, to resolve with others.
+///
+/// Resolving one reference is a chain of dependent cache misses: the
+/// table's control bytes, its slot, the node there, that node's keys.
+/// Resolved one at a time, the CPU waits out each chain. Resolved a batch
+/// at a time in two passes, first the likely id of each in the table
+/// ([`Interner::candidate`]), then one comparison each to confirm it, the
+/// misses of different references overlap. On the store-shaped benchmark
+/// graph this took the mark from 1.80 s to 1.29 s.
+///
+/// Setting a reference aside copies its target, which is free only for
+/// nodes that own nothing: the mark defers only nodes without drop glue
+/// (borrowed keys such as `&str`, integers). Nodes with `String` keys are
+/// resolved at once, as before, allocation-free.
+#[derive(Debug)]
+struct Deferred<R> {
+    hash: u64,
+    node: R,
+    strength: Strength,
+    via: Via,
+    /// The node whose references these are.
+    from: u32,
+    candidate: Option<u32>,
+}
+
+/// Nodes the mark expands before it resolves their deferred references.
+const EXPAND_BATCH: usize = 16;
+
+/// References set aside before they are resolved anyway, mid-callback: a
+/// node with a million references does not buffer them all.
+const DEFER_LIMIT: usize = 1024;
 
 #[derive(Debug)]
 struct Unseen<R> {
@@ -274,6 +308,7 @@ where
             listing: Vec::new(),
             swept: Vec::new(),
             unseen: Vec::new(),
+            deferred: Vec::new(),
             unsettled: Vec::new(),
             young: Vec::new(),
             bindings: Vec::new(),
@@ -348,7 +383,7 @@ where
         self.bindings.sort_unstable();
         self.bindings.dedup();
         let mut counts = EdgeCounts::default();
-        let mut referencer = self.referencer(&mut counts, Origin::Roots(RootKind::Explicit));
+        let mut referencer = self.referencer(&mut counts, Origin::Roots(RootKind::Explicit), false);
         ctx.roots(&mut ReferenceSink::new(
             &mut referencer,
             now,
@@ -362,7 +397,8 @@ where
 
         for name in &options.pins {
             let mut pin_counts = EdgeCounts::default();
-            let mut referencer = self.referencer(&mut pin_counts, Origin::Roots(RootKind::Pin));
+            let mut referencer =
+                self.referencer(&mut pin_counts, Origin::Roots(RootKind::Pin), false);
             ctx.resolve_pin(
                 name,
                 &mut ReferenceSink::new(&mut referencer, now, &mut tally, false),
@@ -389,27 +425,45 @@ where
         }
         checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
 
-        // Marking.
+        // Marking, a batch of expansions at a time when references are
+        // set aside (see `Deferred`), else one.
         let mut counts = EdgeCounts::default();
-        while let Some(id) = self.marker.pop_grey() {
-            let mut referencer = self.referencer(&mut counts, Origin::Node(id));
-            let node = referencer.nodes.get(id);
-            let mut refs = ReferenceSink::new(&mut referencer, now, &mut tally, false);
-            if let Err(source) = ctx.references(node, &mut refs) {
-                return Err(Error::References {
-                    node: node.clone(),
-                    source,
-                });
+        let defer = !std::mem::needs_drop::<Node<T, N, K>>();
+        let batch = if defer { EXPAND_BATCH } else { 1 };
+        loop {
+            let mut expanded = 0;
+            while expanded < batch {
+                let Some(id) = self.marker.pop_grey() else {
+                    break;
+                };
+                let mut referencer = self.referencer(&mut counts, Origin::Node(id), defer);
+                let node = referencer.nodes.get(id);
+                let mut refs = ReferenceSink::new(&mut referencer, now, &mut tally, false);
+                if let Err(source) = ctx.references(node, &mut refs) {
+                    return Err(Error::References {
+                        node: node.clone(),
+                        source,
+                    });
+                }
+                if !self.bindings.is_empty() {
+                    tally.back_references += self.follow_bindings(id);
+                }
+                stats.nodes_expanded += 1;
+                if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
+                    checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
+                }
+                expanded += 1;
+            }
+            if expanded == 0 {
+                break;
+            }
+            if defer {
+                // Each reference set aside carries its own origin.
+                self.referencer(&mut counts, Origin::Node(0), true)
+                    .resolve_deferred();
             }
             if !self.unseen.is_empty() {
                 self.intern_unseen()?;
-            }
-            if !self.bindings.is_empty() {
-                tally.back_references += self.follow_bindings(id);
-            }
-            stats.nodes_expanded += 1;
-            if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
-                checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
             }
         }
         checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
@@ -450,17 +504,20 @@ where
     }
 
     /// The sink for roots and references. It borrows the table shared, so
-    /// the node being expanded can be borrowed from it too.
+    /// the node being expanded can be borrowed from it too. With `defer`,
+    /// it sets references aside to resolve later, together.
     fn referencer<'a>(
         &'a mut self,
         counts: &'a mut EdgeCounts,
         origin: Origin,
+        defer: bool,
     ) -> Referencer<'a, Node<T, N, K>, S> {
         Referencer {
             nodes: &self.nodes,
             listed: &self.listed,
             marker: &mut self.marker,
             unseen: &mut self.unseen,
+            deferred: defer.then_some(&mut self.deferred),
             counts,
             origin,
             reasons: self.explain.then_some(&mut self.reasons),
@@ -545,6 +602,7 @@ where
         self.listing.clear();
         self.swept.clear();
         self.unseen.clear();
+        self.deferred.clear();
         self.unsettled.clear();
         self.young.clear();
         self.bindings.clear();
@@ -834,6 +892,8 @@ struct Referencer<'a, R, S> {
     listed: &'a BitSet,
     marker: &'a mut Marker,
     unseen: &'a mut Vec<Unseen<R>>,
+    /// Where references are set aside, when they are.
+    deferred: Option<&'a mut Vec<Deferred<R>>>,
     counts: &'a mut EdgeCounts,
     origin: Origin,
     /// Present when the collection explains.
@@ -851,8 +911,12 @@ where
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via) {
         if self.not_weak(strength) {
             let hash = self.nodes.hash(node);
-            let id = self.nodes.find(hash, node);
-            self.reach(id, hash, || node.clone(), strength, via);
+            if self.deferred.is_some() {
+                self.defer(hash, node.clone(), strength, via);
+            } else {
+                let id = self.nodes.find(hash, node);
+                self.reach(id, hash, || node.clone(), strength, via);
+            }
         }
     }
 
@@ -860,9 +924,62 @@ where
     fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength) {
         if self.not_weak(strength) {
             let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
-            let id = self.nodes.find_by(hash, |c| view.is(c));
-            self.reach(id, hash, || view.to_node(), strength, Via::Plain);
+            if self.deferred.is_some() {
+                self.defer(hash, view.to_node(), strength, Via::Plain);
+            } else {
+                let id = self.nodes.find_by(hash, |c| view.is(c));
+                self.reach(id, hash, || view.to_node(), strength, Via::Plain);
+            }
         }
+    }
+}
+
+impl<R: Hash + Eq + Clone, S: BuildHasher> Referencer<'_, R, S> {
+    #[inline]
+    fn defer(&mut self, hash: u64, node: R, strength: Strength, via: Via) {
+        let (Some(deferred), Origin::Node(from)) = (self.deferred.as_deref_mut(), self.origin)
+        else {
+            unreachable!("only the references of nodes are deferred");
+        };
+        deferred.push(Deferred {
+            hash,
+            node,
+            strength,
+            via,
+            from,
+            candidate: None,
+        });
+        if deferred.len() >= DEFER_LIMIT {
+            self.resolve_deferred();
+        }
+    }
+
+    /// Resolves and marks the references set aside: see [`Deferred`].
+    fn resolve_deferred(&mut self) {
+        let Some(deferred) = self.deferred.take() else {
+            return;
+        };
+        for reference in deferred.iter_mut() {
+            reference.candidate = self.nodes.candidate(reference.hash);
+        }
+        let origin = self.origin;
+        for reference in deferred.drain(..) {
+            let id = match reference.candidate {
+                Some(id) if *self.nodes.get(id) == reference.node => Some(id),
+                _ => self.nodes.find(reference.hash, &reference.node),
+            };
+            self.origin = Origin::Node(reference.from);
+            let node = reference.node;
+            self.reach(
+                id,
+                reference.hash,
+                || node,
+                reference.strength,
+                reference.via,
+            );
+        }
+        self.origin = origin;
+        self.deferred = Some(deferred);
     }
 }
 

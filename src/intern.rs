@@ -59,6 +59,22 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         self.find_by(hash, |candidate| candidate == resource)
     }
 
+    /// The id most likely to stand for a resource whose hash is `hash`: the
+    /// last one in its probe sequence whose control byte matches, without
+    /// comparing any resource. It touches only the table, so a caller can
+    /// look up many this way, their cache misses overlapping, and then
+    /// confirm each with one comparison (falling back to
+    /// [`Interner::find`] when it fails).
+    #[inline]
+    pub(crate) fn candidate(&self, hash: u64) -> Option<u32> {
+        let mut candidate = None;
+        self.ids.find(hash, |&id| {
+            candidate = Some(id);
+            false
+        });
+        candidate
+    }
+
     /// The id of the resource with hash `hash` that `is` accepts.
     #[inline]
     pub(crate) fn find_by(&self, hash: u64, is: impl Fn(&R) -> bool) -> Option<u32> {

@@ -5,7 +5,9 @@
 //! Both paths are checked: the `Node` path ([`Collector`], over the shared
 //! [`MemStore`] fixture, with duplicate listings, dead edges to unlisted
 //! keys, roots on unlisted keys, self loops) and the dense path
-//! ([`DenseCollector`], ids in range). The case count comes from
+//! ([`DenseCollector`], ids in range). The `Node` path is checked twice:
+//! with `u32` keys, whose references the mark sets aside and resolves in
+//! batches, and with `String` keys, which it resolves one at a time. The case count comes from
 //! `PROPTEST_CASES` (proptest's default config reads it).
 
 mod common;
@@ -18,7 +20,10 @@ use common::{MemStore, TestNode, n};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use resource_gc::{Collector, DenseCollector, DenseContext, DenseSink, Stats, Strength};
+use resource_gc::{
+    CollectionContext, Collector, DenseCollector, DenseContext, DenseSink, Node, NodeSink,
+    ReferenceSink, Stats, Strength,
+};
 
 // ---------------------------------------------------------------------------
 // The oracle.
@@ -249,6 +254,96 @@ fn collect_nodes(gc: &mut NodeCollector, g: &Graph) -> Observed {
     }
 }
 
+/// A [`MemStore`] whose nodes have `String` keys: nodes that own memory.
+struct OwnedKeys(MemStore);
+
+type OwnedNode = Node<u8, u8, String>;
+
+fn owned(node: &TestNode) -> OwnedNode {
+    Node::new(node.kind, node.namespace, node.key.to_string())
+}
+
+impl CollectionContext for OwnedKeys {
+    type Kind = u8;
+    type Namespace = u8;
+    type Key = String;
+    type Error = Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, u8, u8, String>) -> Result<(), Infallible> {
+        for node in &self.0.listed {
+            nodes.push(&owned(node));
+        }
+        Ok(())
+    }
+
+    fn roots(&mut self, roots: &mut ReferenceSink<'_, u8, u8, String>) -> Result<(), Infallible> {
+        for (node, strength) in &self.0.roots {
+            roots.add(&owned(node), *strength);
+        }
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        node: &OwnedNode,
+        refs: &mut ReferenceSink<'_, u8, u8, String>,
+    ) -> Result<(), Infallible> {
+        let key: u32 = node.key.parse().expect("keys are numbers");
+        let node = Node::new(node.kind, node.namespace, key);
+        for (target, strength) in self.0.edges.get(&node).into_iter().flatten() {
+            refs.add(&owned(target), *strength);
+        }
+        *self.0.expansions.entry(node).or_default() += 1;
+        Ok(())
+    }
+}
+
+fn collect_owned(gc: &mut Collector<u8, u8, String>, g: &Graph) -> Observed {
+    let mut store = OwnedKeys(g.store());
+    let collection = gc
+        .collect(&mut store)
+        .expect("a store without a fault never fails");
+    let key = |node: &OwnedNode| node.key.parse().expect("keys are numbers");
+    let observed = Observed {
+        garbage: collection.garbage().map(key).collect(),
+        garbage_len: collection.garbage().len(),
+        live_listed: collection.live().map(key).collect(),
+        live_len: collection.live().len(),
+        is_live: (0..g.universe)
+            .map(|k| collection.is_live(&owned(&n(k))))
+            .collect(),
+        stats: collection.stats().clone(),
+        expansions: HashMap::new(),
+    };
+    drop(collection);
+    Observed {
+        expansions: expansions_by_key(&store.0.expansions),
+        ..observed
+    }
+}
+
+/// Hashes to one of four values: collisions everywhere.
+#[derive(Clone, Default)]
+struct Colliding;
+
+struct CollidingHasher(std::hash::DefaultHasher);
+
+impl std::hash::BuildHasher for Colliding {
+    type Hasher = CollidingHasher;
+    fn build_hasher(&self) -> CollidingHasher {
+        CollidingHasher(std::hash::DefaultHasher::new())
+    }
+}
+
+impl std::hash::Hasher for CollidingHasher {
+    fn finish(&self) -> u64 {
+        self.0.finish() & 3
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+}
+
 fn expansions_by_key(expansions: &HashMap<TestNode, usize>) -> HashMap<u32, usize> {
     expansions
         .iter()
@@ -424,6 +519,38 @@ proptest! {
         // A dry run, then the same again on the reused collector.
         let again = collect_nodes(&mut gc, &g);
         check_nodes(&g, &again)?;
+    }
+
+    #[test]
+    fn node_path_with_owned_keys_matches_the_oracle(g in graph()) {
+        let mut gc = Collector::new();
+        let first = collect_owned(&mut gc, &g);
+        check_nodes(&g, &first)?;
+        let again = collect_owned(&mut gc, &g);
+        check_nodes(&g, &again)?;
+    }
+
+    #[test]
+    fn node_path_with_colliding_hashes_matches_the_oracle(g in graph()) {
+        // Four hash values in all: every lookup meets many candidates that
+        // are not the node, whichever way the path resolves references.
+        let mut gc = Collector::with_hasher(Colliding);
+        for _ in 0..2 {
+            let mut store = g.store();
+            let collection = gc.collect(&mut store).expect("no fault");
+            let observed = Observed {
+                garbage: collection.garbage().map(|node| node.key).collect(),
+                garbage_len: collection.garbage().len(),
+                live_listed: collection.live().map(|node| node.key).collect(),
+                live_len: collection.live().len(),
+                is_live: (0..g.universe).map(|k| collection.is_live(&n(k))).collect(),
+                stats: collection.stats().clone(),
+                expansions: HashMap::new(),
+            };
+            drop(collection);
+            let expansions = expansions_by_key(&store.expansions);
+            check_nodes(&g, &Observed { expansions, ..observed })?;
+        }
     }
 
     #[test]
