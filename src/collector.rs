@@ -190,8 +190,8 @@ pub struct Collector<T, N, K, S = RandomState> {
     unseen: Vec<Unseen<Node<T, N, K>>>,
     /// References set aside during marking, resolved a batch at a time.
     deferred: Vec<Deferred<Node<T, N, K>>>,
-    /// Listed nodes appended but not yet in the table, with their hashes.
-    unsettled: Vec<(u64, u32)>,
+    /// Room to sort the listed nodes appended but not yet in the table.
+    settling: Vec<(u64, u32)>,
     /// Listed ids used within the grace period.
     young: Vec<u32>,
     /// Back-references as `(parent, child)`, sorted by parent for marking.
@@ -309,7 +309,7 @@ where
             swept: Vec::new(),
             unseen: Vec::new(),
             deferred: Vec::new(),
-            unsettled: Vec::new(),
+            settling: Vec::new(),
             young: Vec::new(),
             bindings: Vec::new(),
             reasons: Reasons::default(),
@@ -354,7 +354,8 @@ where
         // A table that starts empty fills fastest in bucket order.
         let settle_later = self.nodes.len() == 0;
         let mut lister = Lister {
-            unsettled: settle_later.then_some(&mut self.unsettled),
+            settling: settle_later.then_some(&mut self.settling),
+            unsettled_from: self.nodes.len() as u32,
             settled_listing: 0,
             settled_young: 0,
             nodes: &mut self.nodes,
@@ -369,6 +370,9 @@ where
         ctx.all(&mut NodeSink::new(&mut lister, now))
             .map_err(Error::Listing)?;
         lister.settle();
+        // Only a listing into an empty table settles, so mostly a
+        // collector's first: keep none of its room through the mark.
+        self.settling = Vec::new();
         if too_many {
             return Err(too_many_nodes());
         }
@@ -603,7 +607,7 @@ where
         self.swept.clear();
         self.unseen.clear();
         self.deferred.clear();
-        self.unsettled.clear();
+        self.settling.clear();
         self.young.clear();
         self.bindings.clear();
         self.reasons.clear();
@@ -683,8 +687,10 @@ impl Checkpoint {
 /// then has two ids until its batch settles; the later one is merged into
 /// the earlier and never used again.
 struct Lister<'a, R, S> {
-    /// Appended ids not yet in the table: `Some` when settling later.
-    unsettled: Option<&'a mut Vec<(u64, u32)>>,
+    /// Room to sort appended ids by bucket: `Some` when settling later.
+    settling: Option<&'a mut Vec<(u64, u32)>>,
+    /// Ids from this one on are appended, not yet in the table.
+    unsettled_from: u32,
     /// How much of `listing` and `young` holds settled ids.
     settled_listing: usize,
     settled_young: usize,
@@ -717,38 +723,32 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
         id
     }
 
-    /// Appends a node whose hash is `hash`, to settle later. A full batch
-    /// settles first, here rather than after the push: every id it merges
-    /// must already be in `listing` and `young`.
+    /// Appends a node, to settle later. A full batch settles first, here
+    /// rather than after the push: every id it merges must already be in
+    /// `listing` and `young`.
     #[inline]
-    fn append(&mut self, hash: u64, node: R) -> Option<u32> {
-        if self
-            .unsettled
-            .as_ref()
-            .is_some_and(|u| u.len() >= SETTLE_BATCH)
-        {
+    fn append(&mut self, node: R) -> Option<u32> {
+        if self.nodes.len() - self.unsettled_from as usize >= SETTLE_BATCH {
             self.settle();
         }
-        let Some(id) = self.nodes.push_unsettled(node) else {
+        let id = self.nodes.push_unsettled(node);
+        if id.is_none() {
             *self.too_many = true;
-            return None;
-        };
-        if let Some(unsettled) = self.unsettled.as_deref_mut() {
-            unsettled.push((hash, id));
         }
-        Some(id)
+        id
     }
 
     /// Enters the appended nodes into the table, and merges each id of a
     /// node listed twice into its first.
     fn settle(&mut self) {
-        let Some(unsettled) = self.unsettled.as_deref_mut() else {
+        let Some(settling) = self.settling.as_deref_mut() else {
             return;
         };
+        let appended = self.unsettled_from..self.nodes.len() as u32;
+        self.unsettled_from = appended.end;
         let mut merged: Vec<(u32, u32)> = Vec::new();
         self.nodes
-            .settle(unsettled, |dup, first| merged.push((dup, first)));
-        unsettled.clear();
+            .settle(appended, settling, |dup, first| merged.push((dup, first)));
         if !merged.is_empty() {
             merged.sort_unstable();
             let first_of = |id: u32| {
@@ -790,8 +790,8 @@ where
 {
     #[inline]
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>) {
-        let id = if self.unsettled.is_some() {
-            self.append(self.nodes.hash(node), node.clone())
+        let id = if self.settling.is_some() {
+            self.append(node.clone())
         } else {
             self.intern(node)
         };
@@ -804,10 +804,10 @@ where
 
     #[inline]
     fn node_view(&mut self, view: &dyn NodeView<T, N, K>) {
-        let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
-        let id = if self.unsettled.is_some() {
-            self.append(hash, view.to_node())
+        let id = if self.settling.is_some() {
+            self.append(view.to_node())
         } else {
+            let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
             self.nodes
                 .intern_with(hash, view, |v, c| v.is(c), |v| v.to_node())
         };
@@ -831,8 +831,8 @@ where
             .reserve(wanted.saturating_sub(self.nodes.len()).min(MAX_IDS));
         self.listing
             .reserve(additional.min(MAX_IDS - self.listing.len()));
-        if let Some(unsettled) = self.unsettled.as_deref_mut() {
-            unsettled.reserve(additional.min(SETTLE_BATCH));
+        if let Some(settling) = self.settling.as_deref_mut() {
+            settling.reserve(additional.min(SETTLE_BATCH));
         }
     }
 }

@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::Range;
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
@@ -132,19 +133,21 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         Some((self.resources.len() - 1) as u32)
     }
 
-    /// Enters appended ids, each with its resource's hash, into the table.
-    /// An id whose resource equals one already there (or an earlier one in
-    /// `unsettled`) stays out, and `duplicate(id, existing)` is told.
+    /// Enters the appended ids `appended` into the table. An id whose
+    /// resource equals one already there (or an earlier one of
+    /// `appended`) stays out, and `duplicate(id, existing)` is told.
+    /// `scratch` is room to sort in, left empty.
     ///
-    /// Why later and together: inserting in the order of the table's
-    /// buckets walks the table front to back, where inserting in listing
-    /// order jumps to a random bucket, a cache miss, per resource.
-    /// `unsettled` is sorted in place. The mask below is computed from
-    /// hashbrown's capacity; if it were wrong, only the order (speed) would
-    /// suffer, never what is inserted.
+    /// Why later and together: hashing a batch in one loop lets the loads
+    /// of different resources overlap, and inserting in the order of the
+    /// table's buckets walks the table front to back, where inserting in
+    /// listing order jumps to a random bucket, a cache miss, per resource.
+    /// The mask below comes from hashbrown's capacity; were it wrong, only
+    /// the order (speed) would suffer, never what is inserted.
     pub(crate) fn settle(
         &mut self,
-        unsettled: &mut [(u64, u32)],
+        appended: Range<u32>,
+        scratch: &mut Vec<(u64, u32)>,
         mut duplicate: impl FnMut(u32, u32),
     ) {
         let Interner {
@@ -152,16 +155,18 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
             resources,
             hasher,
         } = self;
+        scratch.clear();
+        scratch.extend(appended.map(|id| (hasher.hash_one(&resources[id as usize]), id)));
         let rehash = |&id: &u32| hasher.hash_one(&resources[id as usize]);
-        ids.reserve(unsettled.len(), rehash);
+        ids.reserve(scratch.len(), rehash);
         let buckets = ids.capacity().saturating_mul(8) / 7;
         let mask = buckets
             .checked_next_power_of_two()
             .map_or(u64::MAX, |b| b as u64 - 1);
         // Equal resources hash alike, so they end up side by side, the
         // lowest id (listed first) first.
-        unsettled.sort_unstable_by_key(|&(hash, id)| (hash & mask, id));
-        for &(hash, id) in unsettled.iter() {
+        scratch.sort_unstable_by_key(|&(hash, id)| (hash & mask, id));
+        for &(hash, id) in scratch.iter() {
             let resource = &resources[id as usize];
             match ids.entry(hash, |&e| resources[e as usize] == *resource, rehash) {
                 Entry::Occupied(entry) => duplicate(id, *entry.get()),
@@ -170,6 +175,7 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
                 }
             }
         }
+        scratch.clear();
     }
 
     #[inline]
@@ -244,20 +250,16 @@ mod tests {
     fn settle_enters_appended_ids_and_reports_duplicates() {
         let mut t = Interner::with_hasher(RandomState::new());
         assert_eq!(t.intern(t.hash(&7u32), Cow::Owned(7)), Some(0));
-        let mut unsettled = Vec::new();
         for value in [1u32, 2, 1, 7, 3, 2] {
-            let id = t.push_unsettled(value).unwrap();
-            unsettled.push((t.hash(&value), id));
+            t.push_unsettled(value).unwrap();
         }
-        assert_eq!(
-            t.find(t.hash(&1), &1),
-            None,
-            "not in the table before settling"
-        );
+        assert_eq!(t.find(t.hash(&1), &1), None, "not in the table yet");
         let mut duplicates = Vec::new();
-        t.settle(&mut unsettled, |dup, existing| {
+        let mut scratch = Vec::new();
+        t.settle(1..7, &mut scratch, |dup, existing| {
             duplicates.push((dup, existing))
         });
+        assert!(scratch.is_empty());
         duplicates.sort_unstable();
         // ids: 7→0, 1→1, 2→2, 1→3, 7→4, 3→5, 2→6
         assert_eq!(duplicates, [(3, 1), (4, 0), (6, 2)]);
