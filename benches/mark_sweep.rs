@@ -13,6 +13,10 @@
 //!   state: its intern table survives between collections; the store never
 //!   removes its garbage here, so each run re-interns the garbage nodes the
 //!   previous run pruned).
+//! - `node_borrowed`: a fresh `Collector` over the same store lent as a
+//!   `StoreView`, whose nodes are `Node<u8, &str, &str>` borrowing the
+//!   store's strings: the zero-copy `Node` path. Its collector owns no
+//!   strings, so its drop (one free per table) is inside the timing.
 //! - `node_foldhash`: `node` with `Collector::with_hasher(foldhash)`. In
 //!   the 10k groups only, unless `RESOURCE_GC_BENCH_LARGE=1`: at 1M nodes
 //!   every `Node`-path iteration takes seconds on a small machine, and
@@ -43,7 +47,7 @@ use resource_gc::Collector;
 
 use support::{
     Csr, Graph, NodeStore, RandomParams, StoreParams, build_petgraph, dense, floor, gen_random,
-    gen_store, naive_foldhash, naive_sip, node, petgraph_dfs,
+    gen_store, naive_foldhash, naive_sip, node, node_borrowed, petgraph_dfs,
 };
 
 /// Groups at least this big get the short configuration.
@@ -101,6 +105,7 @@ impl Forms {
         let checks = [
             ("dense", dense(&csr).counts()),
             ("node", node(&mut reused, &mut store).counts()),
+            ("node_borrowed", node_borrowed(&store).counts()),
             ("naive", naive_sip(&store).counts()),
             ("petgraph", petgraph_dfs(&pg, &roots).counts()),
         ];
@@ -151,6 +156,10 @@ fn bench_graph(c: &mut Criterion, name: &str, graph: Graph) {
     group.bench_function("node_reused", |b| {
         let f = slot.get_or_insert_with(|| Forms::build(name, graph));
         b.iter(|| node(&mut f.reused, &mut f.store))
+    });
+    group.bench_function("node_borrowed", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| node_borrowed(black_box(&f.store)))
     });
     if graph.node_count() < BIG || large() {
         group.bench_function("node_foldhash", |b| {

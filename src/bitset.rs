@@ -20,6 +20,14 @@ impl BitSet {
             .is_some_and(|w| w & (1 << (id % 64)) != 0)
     }
 
+    #[inline]
+    pub(crate) fn remove(&mut self, id: u32) {
+        let id = id as usize;
+        if let Some(word) = self.words.get_mut(id / 64) {
+            *word &= !(1 << (id % 64));
+        }
+    }
+
     /// Sets the bit; returns whether it was unset before.
     #[inline]
     pub(crate) fn insert(&mut self, id: u32) -> bool {
@@ -47,6 +55,10 @@ mod tests {
         assert!(!s.insert(130));
         assert!(s.contains(130));
         assert!(!s.contains(129));
+        s.remove(130);
+        s.remove(100_000);
+        assert!(!s.contains(130));
+        assert!(s.insert(130));
         s.clear();
         assert!(!s.contains(130));
     }

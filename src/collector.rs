@@ -7,14 +7,17 @@
 //! 1. **Listing** (`all`): every candidate is interned. This is where the
 //!    cost of hashing and cloning keys is paid, once per new node; a
 //!    collector that is reused only probes for the nodes it kept last time.
+//!    New nodes are appended and settled into the table in batches, in
+//!    bucket order (see `Lister`).
 //!    Listing first also means that whatever a writer creates after `all`
 //!    returns is not a candidate and cannot be swept by this collection.
 //! 2. **Roots**, then **marking** (`references` per grey node): every
-//!    reference is one hash and one probe into the table, with no clone;
-//!    only targets the listing did not name (dead edges, root-like
-//!    resources the store never sweeps) are cloned, into a side buffer that
-//!    is interned after the callback returns, because the node being
-//!    expanded is borrowed from the table meanwhile.
+//!    reference is one hash and one probe into the table. A node that owns
+//!    memory is not cloned, except targets the listing did not name (dead
+//!    edges, root-like resources the store never sweeps), which go to a
+//!    side buffer interned after the callback returns, because the node
+//!    being expanded is borrowed from the table meanwhile. A node that owns
+//!    nothing is copied, to resolve references in batches (`Deferred`).
 //! 3. **Sweep**: the listed ids that are not live, in listing order, with
 //!    no callback and no hashing; then, only if the breaker allows it and
 //!    `SweepOrder::ReferrersFirst` asks for it, one more pass reads the
@@ -213,10 +216,11 @@ pub struct Collector<T, N, K, S = RandomState> {
 /// misses of different references overlap. On the store-shaped benchmark
 /// graph this took the mark from 1.80 s to 1.29 s.
 ///
-/// Setting a reference aside copies its target, which is free only for
-/// nodes that own nothing: the mark defers only nodes without drop glue
-/// (borrowed keys such as `&str`, integers). Nodes with `String` keys are
-/// resolved at once, as before, allocation-free.
+/// Setting a reference aside copies its target, which allocates nothing
+/// only for nodes that own nothing: the mark defers only nodes without
+/// drop glue (borrowed keys such as `&str`, integers). Nodes with `String`
+/// keys are resolved at once, allocation-free. (No drop glue does not mean
+/// small: a key of `[u8; 4096]` would be copied whole per reference.)
 #[derive(Debug)]
 struct Deferred<R> {
     hash: u64,
@@ -351,10 +355,10 @@ where
 
         // Listing.
         let mut too_many = false;
-        // A table that starts empty fills fastest in bucket order.
-        let settle_later = self.nodes.len() == 0;
         let mut lister = Lister {
-            settling: settle_later.then_some(&mut self.settling),
+            // Into an empty table every node is new, or listed twice.
+            probe: self.nodes.len() > 0,
+            settling: &mut self.settling,
             unsettled_from: self.nodes.len() as u32,
             settled_listing: 0,
             settled_young: 0,
@@ -370,8 +374,7 @@ where
         ctx.all(&mut NodeSink::new(&mut lister, now))
             .map_err(Error::Listing)?;
         lister.settle();
-        // Only a listing into an empty table settles, so mostly a
-        // collector's first: keep none of its room through the mark.
+        // Keep none of the settling room through the mark.
         self.settling = Vec::new();
         if too_many {
             return Err(too_many_nodes());
@@ -681,14 +684,17 @@ impl Checkpoint {
 /// The listing's sink: interns every candidate, records listing order,
 /// the nodes within the grace period and the back-references.
 ///
-/// Into a table that starts empty, nodes are appended as listed and
-/// entered into the table in batches ([`Interner::settle`]), which turns a
-/// cache miss per node into a walk along the table. A node listed twice
-/// then has two ids until its batch settles; the later one is merged into
-/// the earlier and never used again.
+/// A node the table does not hold is appended as listed, and entered into
+/// the table in batches ([`Interner::settle`]), which turns a cache miss
+/// per node into a walk along the table. A node listed twice may then have
+/// two ids until its batch settles; the later one is merged into the
+/// earlier and never used again.
 struct Lister<'a, R, S> {
-    /// Room to sort appended ids by bucket: `Some` when settling later.
-    settling: Option<&'a mut Vec<(u64, u32)>>,
+    /// Whether to look a node up before appending it: not when the table
+    /// started empty.
+    probe: bool,
+    /// Room to sort appended ids by bucket.
+    settling: &'a mut Vec<(u64, u32)>,
     /// Ids from this one on are appended, not yet in the table.
     unsettled_from: u32,
     /// How much of `listing` and `young` holds settled ids.
@@ -738,37 +744,39 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
         id
     }
 
-    /// Enters the appended nodes into the table, and merges each id of a
-    /// node listed twice into its first.
+    /// Enters the appended nodes into the table. A node listed twice is
+    /// merged into its first id, and the ids after it move down: only this
+    /// batch's ids move, and only the tails of `listing` and `young` past
+    /// what is settled, and their `listed` bits, name them.
     fn settle(&mut self) {
-        let Some(settling) = self.settling.as_deref_mut() else {
-            return;
-        };
-        let appended = self.unsettled_from..self.nodes.len() as u32;
-        self.unsettled_from = appended.end;
-        let mut merged: Vec<(u32, u32)> = Vec::new();
-        self.nodes
-            .settle(appended, settling, |dup, first| merged.push((dup, first)));
-        if !merged.is_empty() {
-            merged.sort_unstable();
-            let first_of = |id: u32| {
-                merged
-                    .binary_search_by_key(&id, |&(dup, _)| dup)
-                    .map_or(id, |at| merged[at].1)
+        let start = self.unsettled_from;
+        let appended = start..self.nodes.len() as u32;
+        let moved = self.nodes.settle(appended.clone(), self.settling);
+        self.unsettled_from = self.nodes.len() as u32;
+        if let Some(now) = moved {
+            let now_of = |id: u32| {
+                if id < start {
+                    id
+                } else {
+                    now[(id - start) as usize]
+                }
             };
-            // Only this batch's ids can be merged away, and only the tail
-            // past the settled part of `listing` and `young` holds them. A
-            // merged id stays in `listed`, harmlessly: it is in no table,
-            // so nothing can reach it.
+            for id in appended {
+                self.listed.remove(id);
+            }
             let tail = self.listing.split_off(self.settled_listing);
             for id in tail {
-                let first = first_of(id);
-                if first == id || self.listed.insert(first) {
-                    self.listing.push(first);
+                if id < start {
+                    // Found in the table when listed, and listed once then.
+                    self.listing.push(id);
+                } else if self.listed.insert(now_of(id)) {
+                    // The first listing of its node: kept, or merged into
+                    // a node the table held but had not listed.
+                    self.listing.push(now_of(id));
                 }
             }
             for id in &mut self.young[self.settled_young..] {
-                *id = first_of(*id);
+                *id = now_of(*id);
             }
         }
         self.settled_listing = self.listing.len();
@@ -778,7 +786,8 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
 
 /// Appended nodes settle into the table this many at a time: enough to
 /// touch each stretch of a large table several times per batch, little
-/// enough (4 MiB of hashes and ids) to add nothing to the peak memory.
+/// enough (4 MiB of hashes and ids, freed once the listing is done) to add
+/// little to the peak memory.
 const SETTLE_BATCH: usize = 1 << 18;
 
 impl<T, N, K, S> EmitNode<T, N, K> for Lister<'_, Node<T, N, K>, S>
@@ -790,11 +799,12 @@ where
 {
     #[inline]
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>) {
-        let id = if self.settling.is_some() {
-            self.append(node.clone())
+        let known = if self.probe {
+            self.nodes.find(self.nodes.hash(node), node)
         } else {
-            self.intern(node)
+            None
         };
+        let id = known.or_else(|| self.append(node.clone()));
         let Some(id) = id else { return };
         self.list(id);
         if last_used.is_some_and(|at| within_grace(at, self.now, self.grace_period)) {
@@ -804,13 +814,13 @@ where
 
     #[inline]
     fn node_view(&mut self, view: &dyn NodeView<T, N, K>) {
-        let id = if self.settling.is_some() {
-            self.append(view.to_node())
-        } else {
+        let known = if self.probe {
             let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
-            self.nodes
-                .intern_with(hash, view, |v, c| v.is(c), |v| v.to_node())
+            self.nodes.find_by(hash, |known| view.is(known))
+        } else {
+            None
         };
+        let id = known.or_else(|| self.append(view.to_node()));
         match id {
             Some(id) => self.list(id),
             None => *self.too_many = true,
@@ -823,6 +833,8 @@ where
         if let (Some(child), Some(parent)) = (self.intern(child), self.intern(parent)) {
             self.bindings.push((parent, child));
         }
+        // What `intern` added is in the table already.
+        self.unsettled_from = self.nodes.len() as u32;
     }
 
     fn reserve(&mut self, additional: usize) {
@@ -831,9 +843,7 @@ where
             .reserve(wanted.saturating_sub(self.nodes.len()).min(MAX_IDS));
         self.listing
             .reserve(additional.min(MAX_IDS - self.listing.len()));
-        if let Some(settling) = self.settling.as_deref_mut() {
-            settling.reserve(additional.min(SETTLE_BATCH));
-        }
+        self.settling.reserve(additional.min(SETTLE_BATCH));
     }
 }
 
@@ -886,7 +896,8 @@ struct EdgeCounts {
 }
 
 /// The sink for roots and references: one hash and one probe per
-/// reference; a clone only for a target the table does not hold.
+/// reference; a clone only for a target the table does not hold, or, for
+/// nodes that own nothing, a copy to resolve later (`Deferred`).
 struct Referencer<'a, R, S> {
     nodes: &'a Interner<R, S>,
     listed: &'a BitSet,
@@ -1373,5 +1384,25 @@ mod tests {
             .map(|n| n.key)
             .collect();
         assert_eq!(swept, "CDFH");
+    }
+
+    #[test]
+    fn nodes_listed_many_times_are_kept_once() {
+        let mut graph = canonical();
+        graph.all = graph.all.repeat(100);
+        for reused in [false, true] {
+            let mut gc = Collector::new();
+            if reused {
+                gc.collect(&mut canonical()).unwrap();
+            }
+            let swept: String = gc
+                .collect(&mut graph)
+                .unwrap()
+                .garbage()
+                .map(|n| n.key)
+                .collect();
+            assert_eq!(swept, "EG");
+            assert_eq!(gc.nodes.len(), 8, "one copy per node (reused: {reused})");
+        }
     }
 }

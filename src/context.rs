@@ -12,8 +12,9 @@ use crate::{Node, NodeView, Retention, RootCounts, Strength};
 /// A collection calls [`all`](Self::all) once, then [`roots`](Self::roots)
 /// once, then [`references`](Self::references) once for every node it
 /// reaches strongly, however many roots or references lead to it. Every
-/// callback emits into a sink the crate passes in, by reference, so nothing
-/// is cloned unless the collector sees the node for the first time.
+/// callback emits into a sink the crate passes in, by reference, so a node
+/// that owns memory (`String` keys) is cloned only when the collector
+/// sees it for the first time.
 ///
 /// Any error a callback returns ends the collection with that error and
 /// nothing to remove; so does a panic. The collector is still usable
@@ -192,14 +193,17 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
     }
 
     /// Lists `node` as a candidate. Listing a node twice is harmless.
-    /// The collector clones it only if it has not seen it before.
+    /// The collector clones it only if it has not seen it before (a
+    /// collector with an empty table may clone a second listing too, and
+    /// drops that copy within the same listing).
     #[inline]
     pub fn push(&mut self, node: &Node<T, N, K>) {
         self.emit.node(node, None);
     }
 
     /// Lists the node `view` stands for, without building it unless the
-    /// collector has never seen it: see [`NodeView`].
+    /// collector has never seen it: see [`NodeView`]. (A collector with an
+    /// empty table has seen nothing, so it builds every node it is listed.)
     #[inline]
     pub fn push_view(&mut self, view: &impl NodeView<T, N, K>) {
         self.emit.node_view(view);

@@ -60,9 +60,9 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         self.find_by(hash, |candidate| candidate == resource)
     }
 
-    /// The id most likely to stand for a resource whose hash is `hash`: the
-    /// last one in its probe sequence whose control byte matches, without
-    /// comparing any resource. It touches only the table, so a caller can
+    /// A guess at the id of a resource whose hash is `hash`: the last one
+    /// in its probe sequence whose control byte matches, without comparing
+    /// any resource. Usually right, never trusted. It touches only the table, so a caller can
     /// look up many this way, their cache misses overlapping, and then
     /// confirm each with one comparison (falling back to
     /// [`Interner::find`] when it fails).
@@ -133,10 +133,12 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         Some((self.resources.len() - 1) as u32)
     }
 
-    /// Enters the appended ids `appended` into the table. An id whose
-    /// resource equals one already there (or an earlier one of
-    /// `appended`) stays out, and `duplicate(id, existing)` is told.
-    /// `scratch` is room to sort in, left empty.
+    /// Enters the appended ids `appended`, the last ones, into the table.
+    /// A resource equal to one already there, or to an earlier one of
+    /// `appended`, is dropped, and the ids after it move down so ids stay
+    /// dense. Returns `None` if nothing was dropped; else, for each id of
+    /// `appended` in order, the id it has now (a dropped one's is the id of
+    /// its equal). `scratch` is room to sort in, left empty.
     ///
     /// Why later and together: hashing a batch in one loop lets the loads
     /// of different resources overlap, and inserting in the order of the
@@ -148,13 +150,14 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         &mut self,
         appended: Range<u32>,
         scratch: &mut Vec<(u64, u32)>,
-        mut duplicate: impl FnMut(u32, u32),
-    ) {
+    ) -> Option<Vec<u32>> {
+        debug_assert_eq!(appended.end as usize, self.resources.len());
         let Interner {
             ids,
             resources,
             hasher,
         } = self;
+        let start = appended.start;
         scratch.clear();
         scratch.extend(appended.map(|id| (hasher.hash_one(&resources[id as usize]), id)));
         let rehash = |&id: &u32| hasher.hash_one(&resources[id as usize]);
@@ -163,19 +166,69 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         let mask = buckets
             .checked_next_power_of_two()
             .map_or(u64::MAX, |b| b as u64 - 1);
-        // Equal resources hash alike, so they end up side by side, the
-        // lowest id (listed first) first.
+        // Equal resources hash alike, so they meet here, the lowest id
+        // (listed first) first, and that one goes into the table.
         scratch.sort_unstable_by_key(|&(hash, id)| (hash & mask, id));
+        const KEPT: u32 = u32::MAX;
+        let mut equal_to: Vec<u32> = Vec::new();
         for &(hash, id) in scratch.iter() {
             let resource = &resources[id as usize];
             match ids.entry(hash, |&e| resources[e as usize] == *resource, rehash) {
-                Entry::Occupied(entry) => duplicate(id, *entry.get()),
+                Entry::Occupied(entry) => {
+                    if equal_to.is_empty() {
+                        equal_to = vec![KEPT; scratch.len()];
+                    }
+                    equal_to[(id - start) as usize] = *entry.get();
+                }
                 Entry::Vacant(entry) => {
                     entry.insert(id);
                 }
             }
         }
         scratch.clear();
+        if equal_to.is_empty() {
+            return None;
+        }
+        let mut now = vec![0; equal_to.len()];
+        let mut next = start;
+        for (at, &equal) in equal_to.iter().enumerate() {
+            if equal == KEPT {
+                now[at] = next;
+                next += 1;
+            }
+        }
+        for (at, &equal) in equal_to.iter().enumerate() {
+            if equal != KEPT {
+                now[at] = if equal >= start {
+                    now[(equal - start) as usize]
+                } else {
+                    equal
+                };
+            }
+        }
+        // Move each kept id down in the table, in ascending order: a slot
+        // already moved then holds a smaller id than any still to find.
+        for (at, &equal) in equal_to.iter().enumerate() {
+            let old = start + at as u32;
+            if equal == KEPT && now[at] != old {
+                let hash = hasher.hash_one(&resources[old as usize]);
+                // Kept means inserted above; panicking (nothing is swept)
+                // beats a table that names the wrong node.
+                let slot = ids
+                    .find_mut(hash, |&e| e == old)
+                    .expect("kept ids are in the table");
+                *slot = now[at];
+            }
+        }
+        let mut write = start as usize;
+        for (at, &equal) in equal_to.iter().enumerate() {
+            if equal == KEPT {
+                resources.swap(write, start as usize + at);
+                write += 1;
+            }
+        }
+        resources.truncate(write);
+        Some(now)
     }
 
     #[inline]
@@ -247,24 +300,59 @@ mod tests {
     }
 
     #[test]
-    fn settle_enters_appended_ids_and_reports_duplicates() {
+    fn settle_enters_appended_ids_and_drops_duplicates() {
         let mut t = Interner::with_hasher(RandomState::new());
         assert_eq!(t.intern(t.hash(&7u32), Cow::Owned(7)), Some(0));
         for value in [1u32, 2, 1, 7, 3, 2] {
             t.push_unsettled(value).unwrap();
         }
         assert_eq!(t.find(t.hash(&1), &1), None, "not in the table yet");
-        let mut duplicates = Vec::new();
         let mut scratch = Vec::new();
-        t.settle(1..7, &mut scratch, |dup, existing| {
-            duplicates.push((dup, existing))
-        });
+        let now = t
+            .settle(1..7, &mut scratch)
+            .expect("duplicates were dropped");
         assert!(scratch.is_empty());
-        duplicates.sort_unstable();
-        // ids: 7→0, 1→1, 2→2, 1→3, 7→4, 3→5, 2→6
-        assert_eq!(duplicates, [(3, 1), (4, 0), (6, 2)]);
-        for (value, id) in [(7u32, 0), (1, 1), (2, 2), (3, 5)] {
+        // Appended 1→1, 2→2, 1→3, 7→4, 3→5, 2→6: the second 1, the 7 and
+        // the second 2 are dropped, and 3 moves down from 5 to 3.
+        assert_eq!(now, [1, 2, 1, 0, 3, 2]);
+        assert_eq!(t.len(), 4);
+        for (value, id) in [(7u32, 0), (1, 1), (2, 2), (3, 3)] {
             assert_eq!(t.find(t.hash(&value), &value), Some(id));
+            assert_eq!(*t.get(id), value);
+        }
+        assert_eq!(t.settle(4..4, &mut scratch), None);
+    }
+
+    /// Every hash equal: each probe meets every id, so moving ids down in
+    /// the wrong order would find a moved slot instead of the right one.
+    #[test]
+    fn settle_with_one_hash_for_all() {
+        #[derive(Clone, Default)]
+        struct Constant;
+        impl BuildHasher for Constant {
+            type Hasher = ConstantHasher;
+            fn build_hasher(&self) -> ConstantHasher {
+                ConstantHasher
+            }
+        }
+        struct ConstantHasher;
+        impl Hasher for ConstantHasher {
+            fn finish(&self) -> u64 {
+                42
+            }
+            fn write(&mut self, _: &[u8]) {}
+        }
+        let mut t = Interner::with_hasher(Constant);
+        // Each value twice in a row: every kept id but the first moves.
+        let values: Vec<u32> = (0..200).map(|i| i / 2).collect();
+        for &v in &values {
+            t.push_unsettled(v).unwrap();
+        }
+        let now = t.settle(0..200, &mut Vec::new()).unwrap();
+        assert_eq!(t.len(), 100);
+        for (at, &v) in values.iter().enumerate() {
+            assert_eq!(*t.get(now[at]), v);
+            assert_eq!(t.find(t.hash(&v), &v), Some(now[at]));
         }
     }
 

@@ -204,6 +204,92 @@
 //! assert_eq!(collection.stats().unknown_pins, ["app:gone"]);
 //! ```
 //!
+//! # Owned keys or borrowed keys
+//!
+//! The collector keeps a copy of every node it meets. With owned keys
+//! (`Node<Kind, String, String>`) a copy allocates; in exchange the
+//! collector can outlive any borrow of the store and be reused, so a
+//! steady-state store pays a probe per node, not an insert.
+//!
+//! A store that can hold still for the length of a collection (a read
+//! transaction, a read lock) can instead lend itself and emit nodes that
+//! borrow its own strings: `Node<Kind, &'s str, &'s str>`. A copy is then
+//! a few pointers. Nodes that own nothing also let the mark set
+//! references aside and resolve them in batches whose cache misses
+//! overlap. On the store-shaped benchmark graph (see the README) this
+//! makes the collector about 1.5× faster than with owned keys, and more
+//! than twice as fast as containerd's algorithm. The collector borrows
+//! the store then, so it is made for one collection:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::convert::Infallible;
+//! use resource_gc::{CollectionContext, Collector, Node, NodeSinkOf, ReferenceSinkOf};
+//!
+//! struct Store {
+//!     children: HashMap<String, Vec<String>>,
+//!     roots: Vec<String>,
+//! }
+//!
+//! /// The store, lent to one collection.
+//! struct Lent<'s>(&'s Store);
+//!
+//! fn blob(key: &str) -> Node<&'static str, &'static str, &str> {
+//!     Node::new("content", "default", key)
+//! }
+//!
+//! impl<'s> CollectionContext for Lent<'s> {
+//!     type Kind = &'static str;
+//!     type Namespace = &'static str;
+//!     type Key = &'s str;
+//!     type Error = Infallible;
+//!
+//!     fn all(&mut self, nodes: &mut NodeSinkOf<'_, Self>) -> Result<(), Infallible> {
+//!         for key in self.0.children.keys() {
+//!             nodes.push(&blob(key));
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn roots(&mut self, roots: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
+//!         for key in &self.0.roots {
+//!             roots.strong(&blob(key));
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn references(
+//!         &mut self,
+//!         node: &Node<&'static str, &'static str, &'s str>,
+//!         refs: &mut ReferenceSinkOf<'_, Self>,
+//!     ) -> Result<(), Infallible> {
+//!         for child in self.0.children.get(node.key).into_iter().flatten() {
+//!             refs.strong(&blob(child));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut store = Store {
+//!     children: HashMap::from([
+//!         ("manifest".into(), vec!["layer".into()]),
+//!         ("layer".into(), vec![]),
+//!         ("old-layer".into(), vec![]),
+//!     ]),
+//!     roots: vec!["manifest".into()],
+//! };
+//! let garbage: Vec<String> = {
+//!     let mut collector = Collector::new();
+//!     let collection = collector.collect(&mut Lent(&store)).unwrap();
+//!     collection.garbage().map(|node| node.key.to_string()).collect()
+//! };
+//! // The collection is over and the store is free again.
+//! for key in garbage {
+//!     store.children.remove(&key);
+//! }
+//! assert_eq!(store.children.len(), 2);
+//! ```
+//!
 //! See `ARCHITECTURE.md` for how the crate is laid out.
 
 #![forbid(unsafe_code)]
