@@ -9,10 +9,9 @@
 //! - `dense`: `DenseCollector` over the same CSR (fresh per run).
 //! - `node`: `Collector` (SipHash) over a containerd-like `HashMap` store
 //!   of `Node<u8, String, String>`, fresh per run (its drop is not timed).
-//! - `node_reused`: the same with one collector kept across runs (steady
-//!   state: its intern table survives between collections; the store never
-//!   removes its garbage here, so each run re-interns the garbage nodes the
-//!   previous run pruned).
+//! - `node_reused`: the same with one collector kept across runs: it
+//!   keeps its allocations, and drops the last run's copies inside the
+//!   timing (where `node` drops its whole collector outside it).
 //! - `node_borrowed`: a fresh `Collector` over the same store lent as a
 //!   `StoreView`, whose nodes are `Node<u8, &str, &str>` borrowing the
 //!   store's strings: the zero-copy `Node` path. Its collector owns no
@@ -88,7 +87,7 @@ struct Forms {
     store: NodeStore,
     pg: DiGraph<(), ()>,
     roots: Vec<u32>,
-    /// For `node_reused`: has already run one collection (steady state).
+    /// For `node_reused`: has already run one collection.
     reused: Collector<u8, String, String>,
 }
 

@@ -266,7 +266,8 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
     // implementation's working memory.
     let baseline_mb = reset_peak_rss();
 
-    // Steady state for node_reused: one untimed collection first.
+    // node_reused: one untimed collection first, so each timed one starts
+    // by dropping the last one's copies, as a long-lived collector does.
     let mut reused = Collector::new();
     if impls.contains(&"node_reused") {
         node(&mut reused, &mut store);

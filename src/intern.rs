@@ -3,15 +3,15 @@
 //! It owns hashing and nothing else: a table of ids keyed by the resources
 //! they stand for, and the resources in id order. Callers hash a resource
 //! once ([`Interner::hash`]) and pass the hash to the probe and, on a miss,
-//! to the insert, so a reference costs one hash however it is resolved. A
-//! resource is cloned only when it is inserted.
+//! to the insert, so a reference costs one hash however it is resolved.
+//! Many resources at once are better appended and settled into the table
+//! together, in bucket order ([`Interner::settle`]).
 //!
 //! The table holds `u32` ids, not resources or their hashes: 4 bytes a slot
 //! (plus hashbrown's control byte), where an `IndexMap` would keep an 8-byte
 //! hash beside each resource and an 8-byte index a slot. The price is that
 //! growing the table rehashes the resources; callers presize it from the
-//! embedder's hint ([`Interner::reserve`]), and pruning renumbers ids in
-//! place without rehashing ([`Interner::retain`]).
+//! embedder's hint ([`Interner::reserve`]).
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -23,7 +23,8 @@ use hashbrown::hash_table::Entry;
 /// Ids are `u32`: half the memory of `usize` in every id-indexed buffer.
 pub(crate) const MAX_IDS: usize = u32::MAX as usize;
 
-/// Resource ⇄ dense id. Ids are stable until [`Interner::retain`].
+/// Resource ⇄ dense id. Ids are stable until [`Interner::clear`], except
+/// that settling moves the ids of its own batch down over duplicates.
 #[derive(Debug)]
 pub(crate) struct Interner<R, S> {
     ids: HashTable<u32>,
@@ -247,30 +248,10 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         self.resources.reserve(additional);
     }
 
-    /// Keeps the resources whose id `keep` accepts, in order; the survivors
-    /// are renumbered densely, in the table too, without rehashing.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
-        const DROPPED: u32 = u32::MAX;
-        let mut next = 0u32;
-        let renumbered: Vec<u32> = (0..self.resources.len() as u32)
-            .map(|id| {
-                if keep(id) {
-                    next += 1;
-                    next - 1
-                } else {
-                    DROPPED
-                }
-            })
-            .collect();
-        self.ids.retain(|id| {
-            *id = renumbered[*id as usize];
-            *id != DROPPED
-        });
-        let mut id = 0;
-        self.resources.retain(|_| {
-            id += 1;
-            renumbered[id - 1] != DROPPED
-        });
+    /// Forgets every resource, keeping the allocations.
+    pub(crate) fn clear(&mut self) {
+        self.ids.clear();
+        self.resources.clear();
     }
 }
 
@@ -280,7 +261,7 @@ mod tests {
     use std::hash::RandomState;
 
     #[test]
-    fn intern_find_get_retain() {
+    fn intern_find_get_clear() {
         let mut t = Interner::with_hasher(RandomState::new());
         let words = ["a", "b", "c", "b"];
         let ids: Vec<u32> = words
@@ -292,11 +273,10 @@ mod tests {
         assert_eq!(t.find(t.hash(&"z"), &"z"), None);
         let fed = t.hash_with(|h| "c".hash(&mut { h }));
         assert_eq!(fed, t.hash(&"c"), "hashing through dyn Hasher agrees");
-        t.retain(|id| id != 1);
-        assert_eq!(t.len(), 2);
-        assert_eq!(*t.get(1), "c");
-        assert_eq!(t.find(t.hash(&"c"), &"c"), Some(1));
-        assert_eq!(t.find(t.hash(&"b"), &"b"), None);
+        t.clear();
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.find(t.hash(&"c"), &"c"), None);
+        assert_eq!(t.intern(t.hash(&"z"), Cow::Borrowed(&"z")), Some(0));
     }
 
     #[test]
@@ -362,11 +342,10 @@ mod tests {
         for i in 0..10_000u32 {
             assert_eq!(t.intern(t.hash(&i), Cow::Owned(i)), Some(i));
         }
-        t.retain(|id| id % 3 == 0);
-        for i in (0..10_000u32).step_by(3) {
-            assert_eq!(t.find(t.hash(&i), &i), Some(i / 3));
-            assert_eq!(*t.get(i / 3), i);
+        for i in 0..10_000u32 {
+            assert_eq!(t.find(t.hash(&i), &i), Some(i));
+            assert_eq!(*t.get(i), i);
         }
-        assert_eq!(t.find(t.hash(&1), &1), None);
+        assert_eq!(t.find(t.hash(&10_000), &10_000), None);
     }
 }

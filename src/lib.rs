@@ -11,7 +11,7 @@
 //!   the roots, and the references of one node, each emitted into a sink
 //!   ([`NodeSinkOf`], [`ReferenceSinkOf`]) with a [`Strength`]: strong, weak
 //!   or flat.
-//! - [`Collector`]: runs a collection and keeps its tables for the next.
+//! - [`Collector`]: runs a collection and keeps its allocations for the next.
 //! - [`Collection`]: the outcome. [`garbage`](Collection::garbage) is what
 //!   you may remove; [`is_live`](Collection::is_live) and
 //!   [`stats`](Collection::stats) answer the rest. Removing is yours.
@@ -206,10 +206,10 @@
 //!
 //! # Owned keys or borrowed keys
 //!
-//! The collector keeps a copy of every node it meets. With owned keys
-//! (`Node<Kind, String, String>`) a copy allocates; in exchange the
-//! collector can outlive any borrow of the store and be reused, so a
-//! steady-state store pays a probe per node, not an insert.
+//! The collector keeps a copy of every node it meets, for the length of a
+//! collection. With owned keys (`Node<Kind, String, String>`) a copy
+//! allocates; in exchange the collector owns what it hands out and can
+//! outlive any borrow of the store.
 //!
 //! A store that can hold still for the length of a collection (a read
 //! transaction, a read lock) can instead lend itself and emit nodes that

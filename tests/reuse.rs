@@ -1,6 +1,6 @@
-//! A `Collector` is reused across collections: it keeps the nodes it found
-//! live and listed, and drops the rest at the start of the next one. None
-//! of that may show in the results: each collection must answer exactly as
+//! A `Collector` is reused across collections: it keeps its allocations,
+//! and drops the last collection's nodes at the start of the next one.
+//! None of that may show in the results: each collection must answer exactly as
 //! a fresh collector would, as the store changes underneath, and after
 //! collections that failed, aborted, timed out or panicked.
 
