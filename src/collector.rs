@@ -32,7 +32,7 @@ use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::bitset::BitSet;
+use crate::bitset::{BitSet, Ones};
 use crate::context::{EmitNode, EmitReference, Via};
 use crate::explain::{Reasons, Why};
 use crate::intern::{Interner, MAX_IDS};
@@ -188,10 +188,10 @@ pub struct Collector<T, N, K, S = RandomState> {
     marker: Marker,
     /// Ids listed by the current collection.
     listed: BitSet,
-    /// Ids in the order the listing first named them.
-    listing: Vec<u32>,
-    /// The garbage ids, in the order they are handed out.
+    /// The garbage ids in removal order, when `ordered`.
     swept: Vec<u32>,
+    /// The garbage is handed out from `swept`, not in listing order.
+    ordered: bool,
     /// Targets found during a callback that the table did not hold yet.
     unseen: Vec<Unseen<Node<T, N, K>>>,
     /// References set aside during marking, resolved a batch at a time.
@@ -310,8 +310,8 @@ where
             nodes: Interner::with_hasher(hasher),
             marker: Marker::default(),
             listed: BitSet::default(),
-            listing: Vec::new(),
             swept: Vec::new(),
+            ordered: false,
             unseen: Vec::new(),
             deferred: Vec::new(),
             settling: Vec::new(),
@@ -357,12 +357,11 @@ where
         let mut too_many = false;
         let mut lister = Lister {
             settling: &mut self.settling,
+            bound: Vec::new(),
             unsettled_from: self.nodes.len() as u32,
-            settled_listing: 0,
             settled_young: 0,
             nodes: &mut self.nodes,
             listed: &mut self.listed,
-            listing: &mut self.listing,
             young: &mut self.young,
             bindings: &mut self.bindings,
             now,
@@ -371,13 +370,13 @@ where
         };
         ctx.all(&mut NodeSink::new(&mut lister, now))
             .map_err(Error::Listing)?;
-        lister.settle();
+        lister.finish();
         // Keep none of the settling room through the mark.
         self.settling = Vec::new();
         if too_many {
             return Err(too_many_nodes());
         }
-        stats.nodes_listed = self.listing.len();
+        stats.nodes_listed = self.listed.count();
         stats.listing_time = start.elapsed();
         checkpoint.check(ctx, Phase::Listing, &stats, C::checkpoint)?;
 
@@ -482,22 +481,24 @@ where
         // Sweep.
         let sweep_start = Instant::now();
         let marker = &self.marker;
-        let garbage = self.listing.iter().filter(|&&id| !marker.is_live(id));
-        self.swept.extend(garbage);
-        stats.nodes_swept = self.swept.len();
+        stats.nodes_swept = self.listed.iter().filter(|&id| !marker.is_live(id)).count();
         // Before ordering: a tripped breaker needs no more callbacks.
         let limit = options.sweep_limit;
         if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
             let nodes = &self.nodes;
+            let garbage = self.listed.iter().filter(|&id| !marker.is_live(id));
             return Err(Error::SweepLimitExceeded {
-                would_sweep: self.swept.iter().map(|&id| nodes.get(id).clone()).collect(),
+                would_sweep: garbage.map(|id| nodes.get(id).clone()).collect(),
                 listed: stats.nodes_listed,
                 limit,
             });
         }
         if options.sweep_order == SweepOrder::ReferrersFirst {
+            let garbage = self.listed.iter().filter(|&id| !marker.is_live(id));
+            self.swept.extend(garbage);
             self.order_referrers_first(ctx, now, &mut checkpoint, &stats)?;
         }
+        self.ordered = options.sweep_order == SweepOrder::ReferrersFirst;
         stats.sweep_time = sweep_start.elapsed();
         Ok(Collection {
             collector: self,
@@ -598,8 +599,8 @@ where
     fn start_collection(&mut self) {
         self.nodes.clear();
         self.listed.clear();
-        self.listing.clear();
         self.swept.clear();
+        self.ordered = false;
         self.unseen.clear();
         self.deferred.clear();
         self.settling.clear();
@@ -684,14 +685,14 @@ impl Checkpoint {
 struct Lister<'a, R, S> {
     /// Room to sort appended ids by bucket.
     settling: &'a mut Vec<(u64, u32)>,
+    /// Back-references as `(child, parent)`, until the listing is over.
+    bound: Vec<(R, R)>,
     /// Ids from this one on are appended, not yet in the table.
     unsettled_from: u32,
-    /// How much of `listing` and `young` holds settled ids.
-    settled_listing: usize,
+    /// How much of `young` holds settled ids.
     settled_young: usize,
     nodes: &'a mut Interner<R, S>,
     listed: &'a mut BitSet,
-    listing: &'a mut Vec<u32>,
     young: &'a mut Vec<u32>,
     bindings: &'a mut Vec<(u32, u32)>,
     now: SystemTime,
@@ -702,9 +703,7 @@ struct Lister<'a, R, S> {
 impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
     #[inline]
     fn list(&mut self, id: u32) {
-        if self.listed.insert(id) {
-            self.listing.push(id);
-        }
+        self.listed.insert(id);
     }
 
     #[inline]
@@ -733,42 +732,40 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
         id
     }
 
+    /// Settles the last batch, then interns what `lives_with` named: nodes
+    /// not listed get ids after every listed one.
+    fn finish(&mut self) {
+        self.settle();
+        for (child, parent) in std::mem::take(&mut self.bound) {
+            if let (Some(child), Some(parent)) = (self.intern(&child), self.intern(&parent)) {
+                self.bindings.push((parent, child));
+            }
+        }
+    }
+
     /// Enters the appended nodes into the table. A node listed twice is
     /// merged into its first id, and the ids after it move down: only this
-    /// batch's ids move, and only the tails of `listing` and `young` past
-    /// what is settled, and their `listed` bits, name them.
+    /// batch's ids move, and only the tail of `young` past what is settled,
+    /// and the batch's `listed` bits, name them.
     fn settle(&mut self) {
         let start = self.unsettled_from;
         let appended = start..self.nodes.len() as u32;
         let moved = self.nodes.settle(appended.clone(), self.settling);
         self.unsettled_from = self.nodes.len() as u32;
         if let Some(now) = moved {
-            let now_of = |id: u32| {
-                if id < start {
-                    id
-                } else {
-                    now[(id - start) as usize]
-                }
-            };
-            for id in appended {
+            // Every appended id was listed; the kept ones now fill the
+            // front of the batch. (A node merged into an earlier batch's
+            // was listed there: during the listing, the table holds only
+            // listed nodes.)
+            for id in self.unsettled_from..appended.end {
                 self.listed.remove(id);
             }
-            let tail = self.listing.split_off(self.settled_listing);
-            for id in tail {
-                if id < start {
-                    // Found in the table when listed, and listed once then.
-                    self.listing.push(id);
-                } else if self.listed.insert(now_of(id)) {
-                    // The first listing of its node: kept, or merged into
-                    // a node the table held but had not listed.
-                    self.listing.push(now_of(id));
+            for id in &mut self.young[self.settled_young..] {
+                if *id >= start {
+                    *id = now[(*id - start) as usize];
                 }
             }
-            for id in &mut self.young[self.settled_young..] {
-                *id = now_of(*id);
-            }
         }
-        self.settled_listing = self.listing.len();
         self.settled_young = self.young.len();
     }
 }
@@ -806,21 +803,14 @@ where
     }
 
     fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>) {
-        // Bindings name table ids, so the table must know every node.
-        self.settle();
-        if let (Some(child), Some(parent)) = (self.intern(child), self.intern(parent)) {
-            self.bindings.push((parent, child));
-        }
-        // What `intern` added is in the table already.
-        self.unsettled_from = self.nodes.len() as u32;
+        // Resolved once the listing is over (`Lister::finish`), so that a
+        // node named here first still takes its place in the listing
+        // where it is pushed.
+        self.bound.push((child.clone(), parent.clone()));
     }
 
     fn reserve(&mut self, additional: usize) {
-        let wanted = self.listing.len().saturating_add(additional);
-        self.nodes
-            .reserve(wanted.saturating_sub(self.nodes.len()).min(MAX_IDS));
-        self.listing
-            .reserve(additional.min(MAX_IDS - self.listing.len()));
+        self.nodes.reserve(additional.min(MAX_IDS));
         self.settling.reserve(additional.min(SETTLE_BATCH));
     }
 }
@@ -1081,27 +1071,51 @@ where
         &self,
     ) -> impl ExactSizeIterator<Item = &'c Node<T, N, K>> + use<'c, T, N, K, S> {
         let collector = self.collector;
-        collector.swept.iter().map(|&id| collector.nodes.get(id))
+        let ids = if collector.ordered {
+            ListedIds::Ordered(collector.swept.iter())
+        } else {
+            ListedIds::Listed {
+                ones: collector.listed.iter(),
+                live: false,
+            }
+        };
+        Listed {
+            collector,
+            ids,
+            remaining: self.stats.nodes_swept,
+        }
     }
 
     /// The listed nodes that are live, each once, in listing order.
     pub fn live(&self) -> impl ExactSizeIterator<Item = &'c Node<T, N, K>> + use<'c, T, N, K, S> {
-        Live {
+        Listed {
             collector: self.collector,
-            ids: self.collector.listing.iter(),
+            ids: ListedIds::Listed {
+                ones: self.collector.listed.iter(),
+                live: true,
+            },
             remaining: self.stats.nodes_listed - self.stats.nodes_swept,
         }
     }
 }
 
-/// The listed live nodes; its length is known from the stats.
-struct Live<'c, T, N, K, S> {
+/// Listed nodes, the live or the dead ones; the length is known from the
+/// stats.
+struct Listed<'c, T, N, K, S> {
     collector: &'c Collector<T, N, K, S>,
-    ids: std::slice::Iter<'c, u32>,
+    ids: ListedIds<'c>,
     remaining: usize,
 }
 
-impl<'c, T, N, K, S> Iterator for Live<'c, T, N, K, S>
+enum ListedIds<'c> {
+    /// The garbage, in the order [`SweepOrder::ReferrersFirst`] gave it.
+    Ordered(std::slice::Iter<'c, u32>),
+    /// The listed ids whose liveness is `live`, ascending: ids are handed
+    /// out in listing order, so this is the listing order.
+    Listed { ones: Ones<'c>, live: bool },
+}
+
+impl<'c, T, N, K, S> Iterator for Listed<'c, T, N, K, S>
 where
     T: Eq + Hash + Clone,
     N: Eq + Hash + Clone,
@@ -1112,7 +1126,10 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         let marker = &self.collector.marker;
-        let id = *self.ids.find(|&&id| marker.is_live(id))?;
+        let id = match &mut self.ids {
+            ListedIds::Ordered(ids) => *ids.next()?,
+            ListedIds::Listed { ones, live } => ones.find(|&id| marker.is_live(id) == *live)?,
+        };
         self.remaining -= 1;
         Some(self.collector.nodes.get(id))
     }
@@ -1122,7 +1139,7 @@ where
     }
 }
 
-impl<T, N, K, S> ExactSizeIterator for Live<'_, T, N, K, S>
+impl<T, N, K, S> ExactSizeIterator for Listed<'_, T, N, K, S>
 where
     T: Eq + Hash + Clone,
     N: Eq + Hash + Clone,
