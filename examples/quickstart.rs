@@ -235,7 +235,8 @@ fn path<'a>(via: &'a HashMap<Res, Via>, mut node: &'a Res) -> String {
 fn main() {
     let mut store = Store::parse(STORE);
 
-    // One collector, reused below: its tables carry over between collections.
+    // One collector, reused below: its allocations carry over between
+    // collections.
     let mut collector = Collector::new();
     let collection = collector
         .collect(&mut store)
