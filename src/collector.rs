@@ -899,6 +899,37 @@ where
         }
     }
 
+    fn references(&mut self, nodes: &[Node<T, N, K>], strength: Strength) {
+        if self.deferred.is_some() || nodes.len() < 2 {
+            for node in nodes {
+                self.reference(node, strength, Via::Plain);
+            }
+            return;
+        }
+        if strength == Strength::Weak {
+            self.counts.weak += nodes.len();
+            return;
+        }
+        self.counts.followed += nodes.len();
+        // As `Deferred`, without copies: the nodes outlive this call. Hash
+        // and guess a chunk's ids first, then confirm each.
+        const CHUNK: usize = 16;
+        let mut guesses = [(0u64, None); CHUNK];
+        for chunk in nodes.chunks(CHUNK) {
+            for (guess, node) in guesses.iter_mut().zip(chunk) {
+                let hash = self.nodes.hash(node);
+                *guess = (hash, self.nodes.candidate(hash));
+            }
+            for (&(hash, candidate), node) in guesses.iter().zip(chunk) {
+                let id = match candidate {
+                    Some(id) if self.nodes.get(id) == node => Some(id),
+                    _ => self.nodes.find(hash, node),
+                };
+                self.reach(id, hash, || node.clone(), strength, Via::Plain);
+            }
+        }
+    }
+
     #[inline]
     fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength) {
         if self.not_weak(strength) {

@@ -165,6 +165,13 @@ pub(crate) trait EmitNode<T, N, K> {
 pub(crate) trait EmitReference<T, N, K> {
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via);
     fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength);
+    /// Each of `nodes` as [`EmitReference::reference`] with `Via::Plain`;
+    /// a sink may resolve them together.
+    fn references(&mut self, nodes: &[Node<T, N, K>], strength: Strength) {
+        for node in nodes {
+            self.reference(node, strength, Via::Plain);
+        }
+    }
 }
 
 /// Which sink method a reference came through: a root's kind, if it is one.
@@ -285,6 +292,25 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
             self.tally.explicit += 1;
         }
         self.emit.reference_view(view, strength);
+    }
+
+    /// Emits a reference of the given strength to each of `nodes`, as
+    /// [`add`](Self::add) would one at a time. Prefer it where the store
+    /// keeps a node's references in a slice: the collector resolves them
+    /// together, so that their cache misses overlap.
+    #[inline]
+    pub fn add_all(&mut self, nodes: &[Node<T, N, K>], strength: Strength) {
+        if self.roots && strength != Strength::Weak {
+            self.tally.explicit += nodes.len();
+        }
+        self.emit.references(nodes, strength);
+    }
+
+    /// Emits a strong reference to each of `nodes`: see
+    /// [`add_all`](Self::add_all).
+    #[inline]
+    pub fn strong_all(&mut self, nodes: &[Node<T, N, K>]) {
+        self.add_all(nodes, Strength::Strong);
     }
 
     /// Emits a strong reference: `node` is kept, and so is everything it

@@ -255,7 +255,17 @@ fn collect_nodes(gc: &mut NodeCollector, g: &Graph) -> Observed {
 }
 
 /// A [`MemStore`] whose nodes have `String` keys: nodes that own memory.
+/// It emits roots and references a run of equal strength at a time, with
+/// `add_all`, where [`MemStore`] emits them one by one.
 struct OwnedKeys(MemStore);
+
+/// `targets` as owned nodes, a slice per run of equal strength.
+fn emit_runs(targets: &[(TestNode, Strength)], refs: &mut ReferenceSink<'_, u8, u8, String>) {
+    for run in targets.chunk_by(|a, b| a.1 == b.1) {
+        let nodes: Vec<OwnedNode> = run.iter().map(|(node, _)| owned(node)).collect();
+        refs.add_all(&nodes, run[0].1);
+    }
+}
 
 type OwnedNode = Node<u8, u8, String>;
 
@@ -277,9 +287,7 @@ impl CollectionContext for OwnedKeys {
     }
 
     fn roots(&mut self, roots: &mut ReferenceSink<'_, u8, u8, String>) -> Result<(), Infallible> {
-        for (node, strength) in &self.0.roots {
-            roots.add(&owned(node), *strength);
-        }
+        emit_runs(&self.0.roots, roots);
         Ok(())
     }
 
@@ -290,9 +298,7 @@ impl CollectionContext for OwnedKeys {
     ) -> Result<(), Infallible> {
         let key: u32 = node.key.parse().expect("keys are numbers");
         let node = Node::new(node.kind, node.namespace, key);
-        for (target, strength) in self.0.edges.get(&node).into_iter().flatten() {
-            refs.add(&owned(target), *strength);
-        }
+        emit_runs(self.0.edges.get(&node).map_or(&[], Vec::as_slice), refs);
         *self.0.expansions.entry(node).or_default() += 1;
         Ok(())
     }

@@ -776,7 +776,8 @@ pub struct NodeStore {
 /// How a [`NodeStore`] emits references.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Emit {
-    /// The stored target `Node`s, by reference: no allocation.
+    /// The stored target `Node`s, by reference, as one slice
+    /// (`strong_all`): no allocation.
     #[default]
     Stored,
     /// A `Node` built per reference, as a store that reads references out
@@ -840,7 +841,7 @@ impl CollectionContext for NodeStore {
     ) -> Result<(), Infallible> {
         let targets = self.refs.get(node).into_iter().flatten();
         match self.emit {
-            Emit::Stored => targets.for_each(|target| refs.strong(target)),
+            Emit::Stored => refs.strong_all(self.refs.get(node).map_or(&[], Vec::as_slice)),
             Emit::Built => targets
                 .for_each(|t| refs.strong(&Node::new(t.kind, t.namespace.clone(), t.key.clone()))),
             Emit::Views => targets.for_each(|t| {
