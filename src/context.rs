@@ -199,18 +199,18 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
         self.now
     }
 
-    /// Lists `node` as a candidate. Listing a node twice is harmless.
-    /// The collector clones it only if it has not seen it before (a
-    /// collector with an empty table may clone a second listing too, and
-    /// drops that copy within the same listing).
+    /// Lists `node` as a candidate. The collector keeps a copy of every
+    /// listed node for the length of the collection (it hands the garbage
+    /// out from them). Listing a node twice is harmless: the second copy
+    /// is dropped within the listing.
     #[inline]
     pub fn push(&mut self, node: &Node<T, N, K>) {
         self.emit.node(node, None);
     }
 
-    /// Lists the node `view` stands for, without building it unless the
-    /// collector has never seen it: see [`NodeView`]. (A collector with an
-    /// empty table has seen nothing, so it builds every node it is listed.)
+    /// Lists the node `view` stands for. The collector builds its copy
+    /// straight from the view, so the store need not build a node of its
+    /// own first: see [`NodeView`].
     #[inline]
     pub fn push_view(&mut self, view: &impl NodeView<T, N, K>) {
         self.emit.node_view(view);

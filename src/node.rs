@@ -47,9 +47,10 @@ impl<T: fmt::Display, N: fmt::Display, K: fmt::Display> fmt::Display for Node<T,
 /// A borrowed stand-in for a [`Node`], so that a store can emit a
 /// reference or list a node without building an owned one: a
 /// `Node<Kind, &str, &str>` stands for a `Node<Kind, String, String>`, and
-/// the collector clones it into an owned node only if it has never seen it.
-/// This saves two string allocations per reference for stores that read
-/// their references out of label strings.
+/// the collector builds an owned node from it only where it needs a copy:
+/// for each listed node, and for a reference only to a node it has never
+/// seen. This saves two string allocations per reference for stores that
+/// read their references out of label strings.
 ///
 /// It is implemented for `Node<T, &QN, &QK>` wherever `N: Borrow<QN>` and
 /// `K: Borrow<QK>`; `Borrow`'s contract (equal values hash alike) is what
