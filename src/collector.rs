@@ -920,11 +920,8 @@ where
                 let hash = self.nodes.hash(node);
                 *guess = (hash, self.nodes.candidate(hash));
             }
-            for (&(hash, candidate), node) in guesses.iter().zip(chunk) {
-                let id = match candidate {
-                    Some(id) if self.nodes.get(id) == node => Some(id),
-                    _ => self.nodes.find(hash, node),
-                };
+            for (&(hash, guess), node) in guesses.iter().zip(chunk) {
+                let id = self.nodes.confirm(hash, guess, node);
                 self.reach(id, hash, || node.clone(), strength, Via::Plain);
             }
         }
@@ -974,10 +971,9 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Referencer<'_, R, S> {
         }
         let origin = self.origin;
         for reference in deferred.drain(..) {
-            let id = match reference.candidate {
-                Some(id) if *self.nodes.get(id) == reference.node => Some(id),
-                _ => self.nodes.find(reference.hash, &reference.node),
-            };
+            let id = self
+                .nodes
+                .confirm(reference.hash, reference.candidate, &reference.node);
             self.origin = Origin::Node(reference.from);
             let node = reference.node;
             self.reach(

@@ -77,6 +77,16 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         candidate
     }
 
+    /// The id of `resource`, whose hash is `hash`, trying `guess` (from
+    /// [`Interner::candidate`]) with one comparison before a full find.
+    #[inline]
+    pub(crate) fn confirm(&self, hash: u64, guess: Option<u32>, resource: &R) -> Option<u32> {
+        match guess {
+            Some(id) if self.resources[id as usize] == *resource => Some(id),
+            _ => self.find(hash, resource),
+        }
+    }
+
     /// The id of the resource with hash `hash` that `is` accepts.
     #[inline]
     pub(crate) fn find_by(&self, hash: u64, is: impl Fn(&R) -> bool) -> Option<u32> {
@@ -91,23 +101,10 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
     /// [`MAX_IDS`] resources.
     #[inline]
     pub(crate) fn intern(&mut self, hash: u64, resource: Cow<'_, R>) -> Option<u32> {
-        self.intern_with(hash, resource, |r, c| *c == **r, Cow::into_owned)
-    }
-
-    /// The id of the resource that `given` stands for: `is` recognises it in
-    /// the table, `make` turns it into one to insert if it is new.
-    #[inline]
-    pub(crate) fn intern_with<G>(
-        &mut self,
-        hash: u64,
-        given: G,
-        is: impl Fn(&G, &R) -> bool,
-        make: impl FnOnce(G) -> R,
-    ) -> Option<u32> {
         let (resources, hasher) = (&self.resources, &self.hasher);
         let entry = self.ids.entry(
             hash,
-            |&id| is(&given, &resources[id as usize]),
+            |&id| resources[id as usize] == *resource,
             |&id| hasher.hash_one(&resources[id as usize]),
         );
         match entry {
@@ -116,7 +113,7 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
             Entry::Vacant(entry) => {
                 let id = resources.len() as u32;
                 entry.insert(id);
-                self.resources.push(make(given));
+                self.resources.push(resource.into_owned());
                 Some(id)
             }
         }
