@@ -16,6 +16,9 @@
 //!   `StoreView`, whose nodes are `Node<u8, &str, &str>` borrowing the
 //!   store's strings: the zero-copy `Node` path. Its collector owns no
 //!   strings, so its drop (one free per table) is inside the timing.
+//! - `node_parallel`, `node_borrowed_parallel`: `node` and
+//!   `node_borrowed` with `Collector::collect_parallel` marking on two
+//!   threads (`Options::mark_threads = 2`); listing and sweep stay on one.
 //! - `node_foldhash`: `node` with `Collector::with_hasher(foldhash)`. In
 //!   the 10k groups only, unless `RESOURCE_GC_BENCH_LARGE=1`: at 1M nodes
 //!   every `Node`-path iteration takes seconds on a small machine, and
@@ -46,7 +49,8 @@ use resource_gc::Collector;
 
 use support::{
     Csr, Graph, NodeStore, RandomParams, StoreParams, build_petgraph, dense, floor, gen_random,
-    gen_store, naive_foldhash, naive_sip, node, node_borrowed, petgraph_dfs,
+    gen_store, naive_foldhash, naive_sip, node, node_borrowed, node_borrowed_parallel,
+    node_parallel, petgraph_dfs,
 };
 
 /// Groups at least this big get the short configuration.
@@ -105,6 +109,14 @@ impl Forms {
             ("dense", dense(&csr).counts()),
             ("node", node(&mut reused, &mut store).counts()),
             ("node_borrowed", node_borrowed(&store).counts()),
+            (
+                "node_parallel",
+                node_parallel(&mut Collector::new(), &mut store, 2).counts(),
+            ),
+            (
+                "node_borrowed_parallel",
+                node_borrowed_parallel(&store, 2).counts(),
+            ),
             ("naive", naive_sip(&store).counts()),
             ("petgraph", petgraph_dfs(&pg, &roots).counts()),
         ];
@@ -159,6 +171,18 @@ fn bench_graph(c: &mut Criterion, name: &str, graph: Graph) {
     group.bench_function("node_borrowed", |b| {
         let f = slot.get_or_insert_with(|| Forms::build(name, graph));
         b.iter(|| node_borrowed(black_box(&f.store)))
+    });
+    group.bench_function("node_parallel", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter_batched(
+            Collector::new,
+            |mut collector| (node_parallel(&mut collector, &mut f.store, 2), collector),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("node_borrowed_parallel", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| node_borrowed_parallel(black_box(&f.store), 2))
     });
     if graph.node_count() < BIG || large() {
         group.bench_function("node_foldhash", |b| {

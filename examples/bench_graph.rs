@@ -46,8 +46,8 @@ use resource_gc::Collector;
 
 use support::{
     Csr, Emit, Graph, NodeStore, RandomParams, Run, StoreParams, build_petgraph, dense, floor,
-    gen_random, gen_store, naive_foldhash, naive_sip, node, node_borrowed, parse_graph,
-    petgraph_dfs, proc_status_mb, write_graph,
+    gen_random, gen_store, naive_foldhash, naive_sip, node, node_borrowed, node_borrowed_parallel,
+    node_parallel, parse_graph, petgraph_dfs, proc_status_mb, write_graph,
 };
 
 /// `println!` that ends the program quietly when stdout is closed (say,
@@ -218,7 +218,7 @@ fn load(source: &Source) -> Result<(Graph, String), String> {
 
 /// The implementations, in table order; the first five are the required
 /// RESULT lines, in that order.
-const IMPLS: [&str; 11] = [
+const IMPLS: [&str; 13] = [
     "floor",
     "dense",
     "node",
@@ -230,6 +230,8 @@ const IMPLS: [&str; 11] = [
     "node_built",
     "node_views",
     "node_borrowed",
+    "node_parallel",
+    "node_borrowed_parallel",
 ];
 
 fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
@@ -307,6 +309,8 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
                 }
                 "naive" => naive_sip(&store),
                 "node_borrowed" => node_borrowed(&store),
+                "node_parallel" => node_parallel(&mut Collector::new(), &mut store, 2),
+                "node_borrowed_parallel" => node_borrowed_parallel(&store, 2),
                 "naive_foldhash" => naive_foldhash(&store),
                 "petgraph" => petgraph_dfs(&pg, &roots),
                 other => unreachable!("unknown implementation {other}"),

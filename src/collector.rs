@@ -30,18 +30,20 @@
 use std::borrow::Cow;
 use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::bitset::{BitSet, Ones};
 use crate::context::{EmitNode, EmitReference, Via};
 use crate::explain::{Reasons, Why};
 use crate::intern::{Interner, MAX_IDS};
-use crate::mark::Marker;
+use crate::mark::{Marker, Marks};
 use crate::order::referrers_first;
 use crate::policy::within_grace;
 use crate::{
     CollectError, CollectionContext, Error, Flow, Node, NodeSink, NodeView, Phase, Progress,
-    Reason, ReferenceSink, RootCounts, RootKind, Step, Strength, SweepLimit,
+    Reason, ReferenceSink, RootCounts, RootKind, SharedContext, Step, Strength, SweepLimit,
 };
 
 /// How many nodes are expanded between two checkpoints.
@@ -77,6 +79,12 @@ pub struct Options {
     pub explain: bool,
     /// The order [`Collection::garbage`] hands the garbage out in.
     pub sweep_order: SweepOrder,
+    /// How many threads [`Collector::collect_parallel`] marks with. Zero,
+    /// the default, asks the system
+    /// ([`std::thread::available_parallelism`]); one marks on the calling
+    /// thread. [`Collector::collect_with`] always marks on the calling
+    /// thread.
+    pub mark_threads: usize,
 }
 
 /// The order of the garbage a collection returns.
@@ -192,10 +200,8 @@ pub struct Collector<T, N, K, S = RandomState> {
     swept: Vec<u32>,
     /// The garbage is handed out from `swept`, not in listing order.
     ordered: bool,
-    /// Targets found during a callback that the table did not hold yet.
-    unseen: Vec<Unseen<Node<T, N, K>>>,
-    /// References set aside during marking, resolved a batch at a time.
-    deferred: Vec<Deferred<Node<T, N, K>>>,
+    /// The calling thread's marking buffers and counts.
+    main: ThreadState<Node<T, N, K>>,
     /// Room to sort the listed nodes appended but not yet in the table.
     settling: Vec<(u64, u32)>,
     /// Listed ids used within the grace period.
@@ -312,8 +318,7 @@ where
             listed: BitSet::default(),
             swept: Vec::new(),
             ordered: false,
-            unseen: Vec::new(),
-            deferred: Vec::new(),
+            main: ThreadState::default(),
             settling: Vec::new(),
             young: Vec::new(),
             bindings: Vec::new(),
@@ -342,14 +347,73 @@ where
     where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
+        self.run(ctx, options, Self::mark_here)
+    }
+
+    /// As [`collect_with`](Self::collect_with), with the mark spread over
+    /// [`Options::mark_threads`] threads, which call
+    /// [`SharedContext::references_shared`] at once. The listing, the roots
+    /// and the sweep run on the calling thread, as do the callbacks that
+    /// take `&mut self`.
+    ///
+    /// The outcome is the one [`collect_with`](Self::collect_with) gives:
+    /// the same garbage in the same order, the same counts. Only the order
+    /// in which nodes are expanded differs.
+    ///
+    /// While the threads mark, [`CollectionContext::checkpoint`] is not
+    /// called (it needs `&mut self`); it is, as usual, before and after.
+    /// [`Options::time_limit`] still holds: every thread checks it every few
+    /// thousand nodes. To cancel mid-mark, fail `references_shared`.
+    ///
+    /// With one thread, or with [`Options::explain`] (so that the path
+    /// [`Collection::why_live`] reports is the one a single thread finds
+    /// first), it marks on the calling thread through
+    /// [`CollectionContext::references`]. A panic in any thread unwinds
+    /// out of this call once every thread has stopped.
+    pub fn collect_parallel<C>(
+        &mut self,
+        ctx: &mut C,
+        options: &Options,
+    ) -> Result<Collection<'_, T, N, K, S>, CollectError<C>>
+    where
+        C: SharedContext<Kind = T, Namespace = N, Key = K>,
+        C::Error: Send,
+        Node<T, N, K>: Send + Sync,
+        S: Sync,
+    {
+        let threads = match options.mark_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        if threads < 2 || options.explain {
+            return self.run(ctx, options, Self::mark_here);
+        }
+        self.run(ctx, options, |collector, ctx, run| {
+            collector.mark_shared(ctx, run, threads)
+        })
+    }
+
+    /// One collection, with `mark` following references from the roots.
+    fn run<C>(
+        &mut self,
+        ctx: &mut C,
+        options: &Options,
+        mark: impl FnOnce(&mut Self, &mut C, &mut Run) -> Result<(), CollectError<C>>,
+    ) -> Result<Collection<'_, T, N, K, S>, CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
         let start = Instant::now();
         if let Some(reason) = options.sweep_limit.invalid() {
             return Err(Error::InvalidOptions { reason });
         }
         let now = options.now.unwrap_or_else(SystemTime::now);
-        let mut checkpoint = Checkpoint::new(start, options);
-        let mut stats = Stats::default();
-        let mut tally = RootCounts::default();
+        let mut run = Run {
+            now,
+            checkpoint: Checkpoint::new(start, options),
+            stats: Stats::default(),
+            tally: RootCounts::default(),
+        };
         self.start_collection();
         self.explain = options.explain;
 
@@ -376,9 +440,9 @@ where
         if too_many {
             return Err(too_many_nodes());
         }
-        stats.nodes_listed = self.listed.count();
-        stats.listing_time = start.elapsed();
-        checkpoint.check(ctx, Phase::Listing, &stats, C::checkpoint)?;
+        run.stats.nodes_listed = self.listed.count();
+        run.stats.listing_time = start.elapsed();
+        run.check(ctx, Phase::Listing)?;
 
         // Roots: the embedder's, then pins, then what is within the grace
         // period.
@@ -387,25 +451,24 @@ where
         self.bindings.sort_unstable();
         self.bindings.dedup();
         let mut counts = EdgeCounts::default();
-        let mut referencer = self.referencer(&mut counts, Origin::Roots(RootKind::Explicit), false);
+        let mut referencer = self.referencer(&mut counts, Origin::Roots(RootKind::Explicit));
         ctx.roots(&mut ReferenceSink::new(
             &mut referencer,
             now,
-            &mut tally,
+            &mut run.tally,
             true,
         ))
         .map_err(Error::Roots)?;
         self.intern_unseen()?;
-        stats.roots = counts.followed;
-        stats.weak_references = counts.weak;
+        run.stats.roots = counts.followed;
+        run.stats.weak_references = counts.weak;
 
         for name in &options.pins {
             let mut pin_counts = EdgeCounts::default();
-            let mut referencer =
-                self.referencer(&mut pin_counts, Origin::Roots(RootKind::Pin), false);
+            let mut referencer = self.referencer(&mut pin_counts, Origin::Roots(RootKind::Pin));
             ctx.resolve_pin(
                 name,
-                &mut ReferenceSink::new(&mut referencer, now, &mut tally, false),
+                &mut ReferenceSink::new(&mut referencer, now, &mut run.tally, false),
             )
             .map_err(|source| Error::Resolving {
                 name: name.clone(),
@@ -414,66 +477,35 @@ where
             self.intern_unseen()?;
             // A pin that resolves only weakly keeps nothing: it is unknown.
             match pin_counts.followed {
-                0 => stats.unknown_pins.push(name.clone()),
-                resolved => tally.pins += resolved,
+                0 => run.stats.unknown_pins.push(name.clone()),
+                resolved => run.tally.pins += resolved,
             }
         }
 
         self.young.sort_unstable();
         self.young.dedup();
-        tally.grace = self.young.len();
+        run.tally.grace = self.young.len();
         for &id in &self.young {
             if self.marker.reach(id, Strength::Strong) && self.explain {
                 self.reasons.record(id, Why::root(RootKind::Grace));
             }
         }
-        checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
+        run.check(ctx, Phase::Roots)?;
 
-        // Marking, a batch of expansions at a time when references are
-        // set aside (see `Deferred`), else one.
-        let mut counts = EdgeCounts::default();
-        let defer = !std::mem::needs_drop::<Node<T, N, K>>();
-        let batch = if defer { EXPAND_BATCH } else { 1 };
-        loop {
-            let mut expanded = 0;
-            while expanded < batch {
-                let Some(id) = self.marker.pop_grey() else {
-                    break;
-                };
-                let mut referencer = self.referencer(&mut counts, Origin::Node(id), defer);
-                let node = referencer.nodes.get(id);
-                let mut refs = ReferenceSink::new(&mut referencer, now, &mut tally, false);
-                if let Err(source) = ctx.references(node, &mut refs) {
-                    return Err(Error::References {
-                        node: node.clone(),
-                        source,
-                    });
-                }
-                if !self.bindings.is_empty() {
-                    tally.back_references += self.follow_bindings(id);
-                }
-                stats.nodes_expanded += 1;
-                if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
-                    checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
-                }
-                expanded += 1;
-            }
-            if expanded == 0 {
-                break;
-            }
-            if defer {
-                // Each reference set aside carries its own origin.
-                self.referencer(&mut counts, Origin::Node(0), true)
-                    .resolve_deferred();
-            }
-            if !self.unseen.is_empty() {
-                self.intern_unseen()?;
-            }
-        }
-        checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
-        stats.references_followed = counts.followed;
-        stats.weak_references += counts.weak;
-        stats.dead_edges = counts.dead;
+        mark(self, ctx, &mut run)?;
+        let marked = std::mem::take(&mut self.main);
+        run.stats.nodes_expanded = marked.expanded;
+        run.check(ctx, Phase::Marking)?;
+        let Run {
+            now,
+            mut checkpoint,
+            mut stats,
+            mut tally,
+        } = run;
+        tally.merge(&marked.tally);
+        stats.references_followed = marked.counts.followed;
+        stats.weak_references += marked.counts.weak;
+        stats.dead_edges = marked.counts.dead;
         stats.nodes_marked = self.marker.live_count();
         stats.roots_by_kind = tally;
         stats.mark_time = mark_start.elapsed();
@@ -507,24 +539,107 @@ where
         })
     }
 
-    /// The sink for roots and references. It borrows the table shared, so
-    /// the node being expanded can be borrowed from it too. With `defer`,
-    /// it sets references aside to resolve later, together.
+    /// The sink for roots: references resolved at once, against the table
+    /// borrowed shared.
     fn referencer<'a>(
         &'a mut self,
         counts: &'a mut EdgeCounts,
         origin: Origin,
-        defer: bool,
-    ) -> Referencer<'a, Node<T, N, K>, S> {
+    ) -> Referencer<'a, Node<T, N, K>, S, Marker> {
         Referencer {
             nodes: &self.nodes,
             listed: &self.listed,
             marker: &mut self.marker,
-            unseen: &mut self.unseen,
-            deferred: defer.then_some(&mut self.deferred),
+            unseen: &mut self.main.unseen,
+            deferred: None,
             counts,
             origin,
             reasons: self.explain.then_some(&mut self.reasons),
+        }
+    }
+
+    /// Marks on the calling thread, a batch of expansions at a time when
+    /// references are set aside (see `Deferred`), else one.
+    fn mark_here<C>(&mut self, ctx: &mut C, run: &mut Run) -> Result<(), CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        loop {
+            let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
+            let reasons = self.explain.then_some(&mut self.reasons);
+            let before = self.main.expanded;
+            let expanded = marking.expand_batch(
+                &mut self.marker,
+                &mut self.main,
+                reasons,
+                &mut |node: &Node<T, N, K>, refs: &mut ReferenceSink<'_, T, N, K>| {
+                    ctx.references(node, refs)
+                },
+            )?;
+            if expanded == 0 {
+                return Ok(());
+            }
+            if before / CHECKPOINT_EVERY != self.main.expanded / CHECKPOINT_EVERY {
+                run.stats.nodes_expanded = self.main.expanded;
+                run.check(ctx, Phase::Marking)?;
+            }
+            self.intern_unseen()?;
+        }
+    }
+
+    /// Marks on `threads` threads, the calling one among them, in rounds:
+    /// the threads share the grey nodes until none is left, then the
+    /// calling thread interns the targets they found outside the table
+    /// (which may make more grey nodes, for another round).
+    fn mark_shared<C>(
+        &mut self,
+        ctx: &mut C,
+        run: &mut Run,
+        threads: usize,
+    ) -> Result<(), CollectError<C>>
+    where
+        C: SharedContext<Kind = T, Namespace = N, Key = K>,
+        C::Error: Send,
+        Node<T, N, K>: Send + Sync,
+        S: Sync,
+    {
+        let ctx: &C = ctx;
+        let checkpoint = &run.checkpoint;
+        loop {
+            let grey = self.marker.take_grey();
+            if grey.is_empty() {
+                return Ok(());
+            }
+            let pool = Pool::new(grey, threads);
+            let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
+            let marker = &self.marker;
+            let work = || {
+                let _stop = pool.stop_on_unwind();
+                marking.work(marker, &pool, checkpoint, ctx)
+            };
+            let outcomes: Vec<_> = std::thread::scope(|scope| {
+                let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+                let mine = work();
+                let theirs = helpers.into_iter().map(|helper| {
+                    helper
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                });
+                std::iter::once(mine).chain(theirs).collect()
+            });
+            let mut failure = None;
+            for outcome in outcomes {
+                match outcome {
+                    Ok(state) => self.main.absorb(state),
+                    Err(error) => {
+                        failure.get_or_insert(error);
+                    }
+                }
+            }
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            self.intern_unseen()?;
         }
     }
 
@@ -574,26 +689,6 @@ where
         Ok(())
     }
 
-    /// Reaches the children bound to `parent` by back-references.
-    fn follow_bindings(&mut self, parent: u32) -> usize {
-        let first = self.bindings.partition_point(|&(p, _)| p < parent);
-        let children = self.bindings[first..]
-            .iter()
-            .take_while(|&&(p, _)| p == parent);
-        let mut followed = 0;
-        for &(_, child) in children {
-            if self.marker.reach(child, Strength::Strong) && self.explain {
-                let why = Why {
-                    from: parent,
-                    reason: Reason::BackReference,
-                };
-                self.reasons.record(child, why);
-            }
-            followed += 1;
-        }
-        followed
-    }
-
     /// Drops the last collection's copies and forgets every mark, keeping
     /// the allocations.
     fn start_collection(&mut self) {
@@ -601,8 +696,7 @@ where
         self.listed.clear();
         self.swept.clear();
         self.ordered = false;
-        self.unseen.clear();
-        self.deferred.clear();
+        self.main.clear();
         self.settling.clear();
         self.young.clear();
         self.bindings.clear();
@@ -613,7 +707,7 @@ where
     /// Interns the targets a callback found outside the table and marks
     /// them. They were not listed, so they are never swept.
     fn intern_unseen<E, R>(&mut self) -> Result<(), Error<E, R>> {
-        for unseen in self.unseen.drain(..) {
+        for unseen in self.main.unseen.drain(..) {
             let id = self
                 .nodes
                 .intern(unseen.hash, Cow::Owned(unseen.node))
@@ -657,10 +751,8 @@ impl Checkpoint {
         stats: &Stats,
         ask: impl FnOnce(&mut X, &Progress) -> Flow,
     ) -> Result<(), Error<E, R>> {
+        self.overdue(phase)?;
         let elapsed = self.start.elapsed();
-        if let Some(limit) = self.time_limit.filter(|&limit| elapsed > limit) {
-            return Err(Error::TimedOut { limit, phase });
-        }
         let progress = Progress {
             phase,
             nodes_listed: stats.nodes_listed,
@@ -670,6 +762,362 @@ impl Checkpoint {
         match ask(ctx, &progress) {
             Flow::Continue => Ok(()),
             Flow::Abort => Err(Error::Aborted { phase }),
+        }
+    }
+
+    /// The time limit alone, for threads that cannot ask the context.
+    fn overdue<E, R>(&self, phase: Phase) -> Result<(), Error<E, R>> {
+        match self.time_limit {
+            Some(limit) if self.start.elapsed() > limit => Err(Error::TimedOut { limit, phase }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What one collection carries from phase to phase.
+struct Run {
+    now: SystemTime,
+    checkpoint: Checkpoint,
+    stats: Stats,
+    tally: RootCounts,
+}
+
+impl Run {
+    fn check<C: CollectionContext>(
+        &mut self,
+        ctx: &mut C,
+        phase: Phase,
+    ) -> Result<(), CollectError<C>> {
+        self.checkpoint
+            .check(ctx, phase, &self.stats, C::checkpoint)
+    }
+}
+
+/// What every marking thread reads and none writes: the table, the
+/// listing, the back-references.
+struct Marking<'a, R, S> {
+    nodes: &'a Interner<R, S>,
+    listed: &'a BitSet,
+    /// `(parent, child)`, sorted.
+    bindings: &'a [(u32, u32)],
+    now: SystemTime,
+    /// Whether references are set aside to resolve together (`Deferred`).
+    defer: bool,
+}
+
+/// One marking thread's buffers and counts, summed when the threads join.
+#[derive(Debug)]
+struct ThreadState<R> {
+    /// Targets found during a callback that the table did not hold yet.
+    unseen: Vec<Unseen<R>>,
+    /// References set aside, resolved a batch at a time.
+    deferred: Vec<Deferred<R>>,
+    counts: EdgeCounts,
+    tally: RootCounts,
+    /// Nodes whose references were followed.
+    expanded: usize,
+}
+
+impl<R> Default for ThreadState<R> {
+    fn default() -> Self {
+        ThreadState {
+            unseen: Vec::new(),
+            deferred: Vec::new(),
+            counts: EdgeCounts::default(),
+            tally: RootCounts::default(),
+            expanded: 0,
+        }
+    }
+}
+
+impl<R> ThreadState<R> {
+    fn clear(&mut self) {
+        self.unseen.clear();
+        self.deferred.clear();
+        self.counts = EdgeCounts::default();
+        self.tally = RootCounts::default();
+        self.expanded = 0;
+    }
+
+    /// Adds what another thread found and counted.
+    fn absorb(&mut self, other: ThreadState<R>) {
+        self.unseen.extend(other.unseen);
+        self.counts.followed += other.counts.followed;
+        self.counts.weak += other.counts.weak;
+        self.counts.dead += other.counts.dead;
+        self.tally.merge(&other.tally);
+        self.expanded += other.expanded;
+    }
+}
+
+impl<'a, T, N, K, S> Marking<'a, Node<T, N, K>, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    fn new(
+        nodes: &'a Interner<Node<T, N, K>, S>,
+        listed: &'a BitSet,
+        bindings: &'a [(u32, u32)],
+        now: SystemTime,
+    ) -> Self {
+        Marking {
+            nodes,
+            listed,
+            bindings,
+            now,
+            defer: !std::mem::needs_drop::<Node<T, N, K>>(),
+        }
+    }
+
+    /// Expands up to a batch of the grey nodes of `marks` with `expand`
+    /// (the context's `references`), then resolves the references set
+    /// aside. Returns how many it expanded: zero once `marks` has no grey
+    /// node left.
+    fn expand_batch<M: Marks, E>(
+        &self,
+        marks: &mut M,
+        state: &mut ThreadState<Node<T, N, K>>,
+        mut reasons: Option<&mut Reasons>,
+        expand: &mut impl FnMut(&Node<T, N, K>, &mut ReferenceSink<'_, T, N, K>) -> Result<(), E>,
+    ) -> Result<usize, Error<E, Node<T, N, K>>> {
+        let batch = if self.defer { EXPAND_BATCH } else { 1 };
+        let mut expanded = 0;
+        while expanded < batch {
+            let Some(id) = marks.pop_grey() else {
+                break;
+            };
+            let node = self.nodes.get(id);
+            let mut referencer = Referencer {
+                nodes: self.nodes,
+                listed: self.listed,
+                marker: &mut *marks,
+                unseen: &mut state.unseen,
+                deferred: self.defer.then_some(&mut state.deferred),
+                counts: &mut state.counts,
+                origin: Origin::Node(id),
+                reasons: reasons.as_deref_mut(),
+            };
+            let mut refs = ReferenceSink::new(&mut referencer, self.now, &mut state.tally, false);
+            if let Err(source) = expand(node, &mut refs) {
+                return Err(Error::References {
+                    node: node.clone(),
+                    source,
+                });
+            }
+            if !self.bindings.is_empty() {
+                state.tally.back_references +=
+                    follow_bindings(self.bindings, id, marks, reasons.as_deref_mut());
+            }
+            expanded += 1;
+        }
+        if self.defer && !state.deferred.is_empty() {
+            // Each reference set aside carries its own origin.
+            let mut referencer = Referencer {
+                nodes: self.nodes,
+                listed: self.listed,
+                marker: marks,
+                unseen: &mut state.unseen,
+                deferred: Some(&mut state.deferred),
+                counts: &mut state.counts,
+                origin: Origin::Node(0),
+                reasons,
+            };
+            referencer.resolve_deferred();
+        }
+        state.expanded += expanded;
+        Ok(expanded)
+    }
+
+    /// One thread of a shared mark: takes grey nodes from `pool`, expands
+    /// them with [`SharedContext::references_shared`], and gives half of
+    /// its own back whenever another thread has run out. Ends when every
+    /// thread has run out, or one has failed.
+    fn work<C>(
+        &self,
+        marker: &Marker,
+        pool: &Pool,
+        checkpoint: &Checkpoint,
+        ctx: &C,
+    ) -> Result<ThreadState<Node<T, N, K>>, CollectError<C>>
+    where
+        C: SharedContext<Kind = T, Namespace = N, Key = K>,
+    {
+        let mut marks = marker.shared();
+        let mut state = ThreadState::default();
+        let mut next_check = CHECKPOINT_EVERY;
+        let mut expand = |node: &Node<T, N, K>, refs: &mut ReferenceSink<'_, T, N, K>| {
+            ctx.references_shared(node, refs)
+        };
+        while pool.refill(&mut marks.grey) {
+            while !pool.stopped() {
+                let outcome = self
+                    .expand_batch(&mut marks, &mut state, None, &mut expand)
+                    .and_then(|expanded| {
+                        if state.expanded >= next_check {
+                            next_check = state.expanded + CHECKPOINT_EVERY;
+                            checkpoint.overdue(Phase::Marking)?;
+                        }
+                        Ok(expanded)
+                    });
+                match outcome {
+                    Ok(0) => break,
+                    Ok(_) => pool.share(&mut marks.grey),
+                    Err(error) => {
+                        pool.stop();
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// Reaches the children bound to `parent` by back-references; returns how
+/// many there are.
+fn follow_bindings(
+    bindings: &[(u32, u32)],
+    parent: u32,
+    marks: &mut impl Marks,
+    mut reasons: Option<&mut Reasons>,
+) -> usize {
+    let first = bindings.partition_point(|&(p, _)| p < parent);
+    let children = bindings[first..].iter().take_while(|&&(p, _)| p == parent);
+    let mut followed = 0;
+    for &(_, child) in children {
+        if marks.reach(child, Strength::Strong) {
+            if let Some(reasons) = reasons.as_deref_mut() {
+                let why = Why {
+                    from: parent,
+                    reason: Reason::BackReference,
+                };
+                reasons.record(child, why);
+            }
+        }
+        followed += 1;
+    }
+    followed
+}
+
+/// The grey nodes the threads of a shared mark hand each other, and how
+/// they know the mark is over: every thread is waiting for work, so none
+/// can make more.
+struct Pool {
+    state: Mutex<PoolState>,
+    wake: Condvar,
+    /// Some thread waits for work: whoever has some to spare shares it.
+    hungry: AtomicBool,
+    /// A thread failed: the others stop at their next batch.
+    stopped: AtomicBool,
+}
+
+struct PoolState {
+    grey: Vec<u32>,
+    threads: usize,
+    waiting: usize,
+    done: bool,
+}
+
+impl Pool {
+    fn new(grey: Vec<u32>, threads: usize) -> Self {
+        Pool {
+            state: Mutex::new(PoolState {
+                grey,
+                threads,
+                waiting: 0,
+                done: false,
+            }),
+            wake: Condvar::new(),
+            hungry: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// No code that can panic runs under the lock, but a poisoned lock
+    /// would still hold consistent counts.
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes sure `local` has grey nodes, taking a share of the pool's,
+    /// waiting for some if need be. `false` when the mark is over.
+    fn refill(&self, local: &mut Vec<u32>) -> bool {
+        if self.stopped() {
+            return false;
+        }
+        if !local.is_empty() {
+            return true;
+        }
+        let mut state = self.lock();
+        loop {
+            if state.done || self.stopped() {
+                return false;
+            }
+            if !state.grey.is_empty() {
+                let take = state.grey.len().div_ceil(state.threads - state.waiting);
+                let from = state.grey.len() - take;
+                local.extend(state.grey.drain(from..));
+                return true;
+            }
+            state.waiting += 1;
+            if state.waiting == state.threads {
+                state.done = true;
+                self.wake.notify_all();
+                return false;
+            }
+            self.hungry.store(true, Relaxed);
+            state = self
+                .wake
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.waiting -= 1;
+        }
+    }
+
+    /// Gives the older half of `local` (the bottom of the stack, far from
+    /// what this thread is working on) to a thread that waits for work.
+    #[inline]
+    fn share(&self, local: &mut Vec<u32>) {
+        if !self.hungry.load(Relaxed) || local.len() < 2 {
+            return;
+        }
+        let mut state = self.lock();
+        if state.waiting == 0 {
+            return;
+        }
+        state.grey.extend(local.drain(..local.len() / 2));
+        self.hungry.store(false, Relaxed);
+        self.wake.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Relaxed)
+    }
+
+    /// Ends the mark for every thread.
+    fn stop(&self) {
+        self.stopped.store(true, Relaxed);
+        let mut state = self.lock();
+        state.done = true;
+        self.wake.notify_all();
+    }
+
+    /// A guard that stops the mark if its thread unwinds, so that no other
+    /// thread waits forever for work the panicking one would have shared.
+    fn stop_on_unwind(&self) -> StopOnUnwind<'_> {
+        StopOnUnwind(self)
+    }
+}
+
+struct StopOnUnwind<'a>(&'a Pool);
+
+impl Drop for StopOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop();
         }
     }
 }
@@ -856,7 +1304,7 @@ impl<R, S> GarbageEdges<'_, R, S> {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct EdgeCounts {
     followed: usize,
     weak: usize,
@@ -866,10 +1314,10 @@ struct EdgeCounts {
 /// The sink for roots and references: one hash and one probe per
 /// reference; a clone only for a target the table does not hold, or, for
 /// nodes that own nothing, a copy to resolve later (`Deferred`).
-struct Referencer<'a, R, S> {
+struct Referencer<'a, R, S, M> {
     nodes: &'a Interner<R, S>,
     listed: &'a BitSet,
-    marker: &'a mut Marker,
+    marker: &'a mut M,
     unseen: &'a mut Vec<Unseen<R>>,
     /// Where references are set aside, when they are.
     deferred: Option<&'a mut Vec<Deferred<R>>>,
@@ -879,12 +1327,13 @@ struct Referencer<'a, R, S> {
     reasons: Option<&'a mut Reasons>,
 }
 
-impl<T, N, K, S> EmitReference<T, N, K> for Referencer<'_, Node<T, N, K>, S>
+impl<T, N, K, S, M> EmitReference<T, N, K> for Referencer<'_, Node<T, N, K>, S, M>
 where
     T: Eq + Hash + Clone,
     N: Eq + Hash + Clone,
     K: Eq + Hash + Clone,
     S: BuildHasher,
+    M: Marks,
 {
     #[inline]
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via) {
@@ -941,7 +1390,7 @@ where
     }
 }
 
-impl<R: Hash + Eq + Clone, S: BuildHasher> Referencer<'_, R, S> {
+impl<R: Hash + Eq + Clone, S: BuildHasher, M: Marks> Referencer<'_, R, S, M> {
     #[inline]
     fn defer(&mut self, hash: u64, node: R, strength: Strength, via: Via) {
         let (Some(deferred), Origin::Node(from)) = (self.deferred.as_deref_mut(), self.origin)
@@ -989,7 +1438,7 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Referencer<'_, R, S> {
     }
 }
 
-impl<R, S> Referencer<'_, R, S> {
+impl<R, S, M: Marks> Referencer<'_, R, S, M> {
     /// Counts the reference; whether it is strong or flat, so followed.
     #[inline]
     fn not_weak(&mut self, strength: Strength) -> bool {

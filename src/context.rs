@@ -88,6 +88,23 @@ pub trait CollectionContext {
     }
 }
 
+/// A [`CollectionContext`] whose references several threads can read at
+/// once, for [`Collector::collect_parallel`](crate::Collector::collect_parallel).
+///
+/// A store behind a read transaction or a read lock usually has this for
+/// free: implement [`references_shared`](Self::references_shared), and
+/// let [`CollectionContext::references`] call it.
+pub trait SharedContext: CollectionContext + Sync {
+    /// As [`CollectionContext::references`], through a shared borrow, and
+    /// from several threads at once (still at most once per node and
+    /// collection). It must emit what `references` would.
+    fn references_shared(
+        &self,
+        node: &Node<Self::Kind, Self::Namespace, Self::Key>,
+        refs: &mut ReferenceSink<'_, Self::Kind, Self::Namespace, Self::Key>,
+    ) -> Result<(), Self::Error>;
+}
+
 /// The [`NodeSink`] a context `C` lists into: lets an implementation write
 /// `nodes: &mut NodeSinkOf<'_, Self>`.
 pub type NodeSinkOf<'a, C> = NodeSink<

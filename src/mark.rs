@@ -12,6 +12,12 @@
 //!   a popped node is black.
 //! - Nothing here recurses: marking depth is bounded by heap memory, not by
 //!   the thread's stack.
+//! - Colour words are atomics so that several threads can mark at once
+//!   ([`SharedMarks`]), each with a grey stack of its own: a node turns grey
+//!   in exactly one thread, the one whose `fetch_or` set its `EXPANDED` bit.
+//!   A single thread reaches through `&mut` and pays no atomic operation.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::Strength;
 
@@ -22,10 +28,24 @@ const EXPANDED: u64 = 0b10;
 const BITS_PER_NODE: usize = 2;
 const NODES_PER_WORD: usize = 64 / BITS_PER_NODE;
 
+/// Where a mark records what it reaches, and finds what to expand next:
+/// the whole [`Marker`] on one thread, or one thread's [`SharedMarks`].
+pub(crate) trait Marks {
+    /// Records that `id` is referenced with `strength`, and says whether
+    /// that made it live: it was white before.
+    ///
+    /// Strong: kept, and queued for expansion unless it already was. Flat:
+    /// kept, not expanded through this reference. Weak: nothing.
+    fn reach(&mut self, id: u32, strength: Strength) -> bool;
+
+    /// Takes the next grey node, whose references the caller then follows.
+    fn pop_grey(&mut self) -> Option<u32>;
+}
+
 /// Colour bits and the grey stack for one mark.
 #[derive(Debug, Default)]
 pub(crate) struct Marker {
-    colours: Vec<u64>,
+    colours: Vec<AtomicU64>,
     len: usize,
     grey: Vec<u32>,
 }
@@ -44,29 +64,17 @@ impl Marker {
     pub(crate) fn grow(&mut self, len: usize) {
         if len > self.len {
             self.len = len;
-            self.colours.resize(len.div_ceil(NODES_PER_WORD), 0);
+            let words = len.div_ceil(NODES_PER_WORD);
+            self.colours.resize_with(words, AtomicU64::default);
         }
     }
 
-    #[inline]
-    fn slot(id: u32) -> (usize, u32) {
-        let id = id as usize;
-        (
-            id / NODES_PER_WORD,
-            ((id % NODES_PER_WORD) * BITS_PER_NODE) as u32,
-        )
-    }
-
-    /// Records that `id` is referenced with `strength`, and says whether
-    /// that made it live: it was white before.
-    ///
-    /// Strong: kept, and queued for expansion unless it already was. Flat:
-    /// kept, not expanded through this reference. Weak: nothing.
+    /// As [`Marks::reach`], without importing the trait.
     #[inline]
     pub(crate) fn reach(&mut self, id: u32, strength: Strength) -> bool {
         debug_assert!((id as usize) < self.len, "id {id} beyond marker");
-        let (word, shift) = Self::slot(id);
-        let colour = &mut self.colours[word];
+        let (word, shift) = slot(id);
+        let colour = self.colours[word].get_mut();
         let was_white = *colour & (LIVE << shift) == 0;
         match strength {
             Strength::Strong => {
@@ -81,10 +89,24 @@ impl Marker {
         was_white
     }
 
-    /// Takes the next grey node, whose references the caller then follows.
+    /// As [`Marks::pop_grey`], without importing the trait.
     #[inline]
     pub(crate) fn pop_grey(&mut self) -> Option<u32> {
         self.grey.pop()
+    }
+
+    /// Hands the grey stack out, for the threads of a shared mark to share
+    /// ([`Marker::shared`]); the marker's own stack is left empty.
+    pub(crate) fn take_grey(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.grey)
+    }
+
+    /// One thread's access to the colours, with a grey stack of its own.
+    pub(crate) fn shared(&self) -> SharedMarks<'_> {
+        SharedMarks {
+            colours: &self.colours,
+            grey: Vec::new(),
+        }
     }
 
     /// Whether `id` was reached strongly or flat. Ids beyond the marker are
@@ -94,15 +116,15 @@ impl Marker {
         if id as usize >= self.len {
             return false;
         }
-        let (word, shift) = Self::slot(id);
-        self.colours[word] & (LIVE << shift) != 0
+        let (word, shift) = slot(id);
+        self.colours[word].load(Relaxed) & (LIVE << shift) != 0
     }
 
     /// How many ids are live.
     pub(crate) fn live_count(&self) -> usize {
         self.colours
             .iter()
-            .map(|w| (w & LIVE_BITS).count_ones() as usize)
+            .map(|w| (w.load(Relaxed) & LIVE_BITS).count_ones() as usize)
             .sum()
     }
 
@@ -124,9 +146,74 @@ impl Marker {
     }
 }
 
+/// The colour word of `id`, and the shift of its pair of bits there.
+#[inline]
+fn slot(id: u32) -> (usize, u32) {
+    let id = id as usize;
+    (
+        id / NODES_PER_WORD,
+        ((id % NODES_PER_WORD) * BITS_PER_NODE) as u32,
+    )
+}
+
+impl Marks for Marker {
+    #[inline]
+    fn reach(&mut self, id: u32, strength: Strength) -> bool {
+        Marker::reach(self, id, strength)
+    }
+
+    #[inline]
+    fn pop_grey(&mut self) -> Option<u32> {
+        Marker::pop_grey(self)
+    }
+}
+
+/// One thread of a shared mark: reaches through atomic `fetch_or` on the
+/// colours every thread shares, and keeps the nodes it turned grey on a
+/// stack of its own (which it may share out: [`SharedMarks::grey`]).
+///
+/// `Relaxed` is enough: a colour bit says only that some thread has taken
+/// the node; the nodes themselves are not written during the mark, and
+/// joining the threads orders every bit before the sweep reads it.
+#[derive(Debug)]
+pub(crate) struct SharedMarks<'a> {
+    colours: &'a [AtomicU64],
+    /// This thread's grey nodes.
+    pub(crate) grey: Vec<u32>,
+}
+
+impl Marks for SharedMarks<'_> {
+    #[inline]
+    fn reach(&mut self, id: u32, strength: Strength) -> bool {
+        let (word, shift) = slot(id);
+        let colour = &self.colours[word];
+        let bits = match strength {
+            Strength::Strong => (LIVE | EXPANDED) << shift,
+            Strength::Flat => LIVE << shift,
+            Strength::Weak => return false,
+        };
+        // Most references reach nodes already taken; a plain load spares
+        // them the locked instruction.
+        let seen = colour.load(Relaxed);
+        if seen & bits == bits {
+            return false;
+        }
+        let before = colour.fetch_or(bits, Relaxed);
+        if bits & (EXPANDED << shift) != 0 && before & (EXPANDED << shift) == 0 {
+            self.grey.push(id);
+        }
+        before & (LIVE << shift) == 0
+    }
+
+    #[inline]
+    fn pop_grey(&mut self) -> Option<u32> {
+        self.grey.pop()
+    }
+}
+
 /// See [`Marker::dead_ids`].
 pub(crate) struct DeadIds<'a> {
-    words: std::slice::Iter<'a, u64>,
+    words: std::slice::Iter<'a, AtomicU64>,
     len: usize,
     /// The first id of the next word.
     next_base: usize,
@@ -142,7 +229,7 @@ impl Iterator for DeadIds<'_> {
     #[inline]
     fn next(&mut self) -> Option<u32> {
         while self.mask == 0 {
-            let word = *self.words.next()?;
+            let word = self.words.next()?.load(Relaxed);
             self.base = self.next_base;
             self.next_base += NODES_PER_WORD;
             self.mask = !word & LIVE_BITS;
@@ -239,6 +326,50 @@ mod tests {
             let expected: Vec<u32> = (0..len as u32).filter(|id| id % 3 != 0).collect();
             assert_eq!(dead, expected, "len {len}");
         }
+    }
+
+    #[test]
+    fn racing_threads_turn_each_node_grey_once() {
+        // Both threads reach every id, in the same order, so they race on
+        // each one: exactly one of them must queue it.
+        const LEN: u32 = 200_000;
+        let mut m = Marker::default();
+        m.reset(LEN as usize);
+        m.reach(7, Strength::Flat);
+        let (mut turned_live, mut grey) = (0, Vec::new());
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let race = || {
+                let mut marks = m.shared();
+                start.wait();
+                let mut turned = 0;
+                for id in 0..LEN {
+                    let strength = if id % 5 == 0 {
+                        Strength::Flat
+                    } else {
+                        Strength::Strong
+                    };
+                    turned += usize::from(marks.reach(id, strength));
+                    turned += usize::from(marks.reach(id, Strength::Strong));
+                }
+                (turned, marks.grey)
+            };
+            let theirs = scope.spawn(race);
+            let mine = race();
+            for (turned, ids) in [mine, theirs.join().unwrap()] {
+                turned_live += turned;
+                grey.extend(ids);
+            }
+        });
+        grey.sort_unstable();
+        let expected: Vec<u32> = (0..LEN).collect();
+        assert_eq!(grey, expected, "each id queued exactly once");
+        assert_eq!(
+            turned_live,
+            LEN as usize - 1,
+            "each id turned live once, 7 before"
+        );
+        assert_eq!(m.live_count(), LEN as usize);
     }
 
     #[test]

@@ -122,6 +122,28 @@ pub struct RootCounts {
     pub back_references: usize,
 }
 
+impl RootCounts {
+    /// Adds another thread's counts.
+    pub(crate) fn merge(&mut self, other: &RootCounts) {
+        let RootCounts {
+            explicit,
+            leases,
+            leases_expired,
+            grace,
+            pins,
+            retained,
+            back_references,
+        } = other;
+        self.explicit += explicit;
+        self.leases += leases;
+        self.leases_expired += leases_expired;
+        self.grace += grace;
+        self.pins += pins;
+        self.retained += retained;
+        self.back_references += back_references;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

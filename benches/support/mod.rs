@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, VisitMap};
 use resource_gc::{
-    CollectionContext, Collector, DenseCollector, DenseContext, DenseSink, Node, NodeSink,
-    ReferenceSink, Stats, Strength,
+    Collection, CollectionContext, Collector, DenseCollector, DenseContext, DenseSink, Node,
+    NodeSink, Options, ReferenceSink, SharedContext, Stats, Strength,
 };
 
 // ---------------------------------------------------------------------------
@@ -839,6 +839,16 @@ impl CollectionContext for NodeStore {
         node: &StoreNode,
         refs: &mut ReferenceSink<'_, u8, String, String>,
     ) -> Result<(), Infallible> {
+        self.references_shared(node, refs)
+    }
+}
+
+impl SharedContext for NodeStore {
+    fn references_shared(
+        &self,
+        node: &StoreNode,
+        refs: &mut ReferenceSink<'_, u8, String, String>,
+    ) -> Result<(), Infallible> {
         let targets = self.refs.get(node).into_iter().flatten();
         match self.emit {
             Emit::Stored => refs.strong_all(self.refs.get(node).map_or(&[], Vec::as_slice)),
@@ -906,6 +916,16 @@ impl<'s> CollectionContext for StoreView<'s> {
 
     fn references(
         &mut self,
+        node: &ViewNode<'s>,
+        refs: &mut ReferenceSink<'_, u8, &'s str, &'s str>,
+    ) -> Result<(), Infallible> {
+        self.references_shared(node, refs)
+    }
+}
+
+impl<'s> SharedContext for StoreView<'s> {
+    fn references_shared(
+        &self,
         node: &ViewNode<'s>,
         refs: &mut ReferenceSink<'_, u8, &'s str, &'s str>,
     ) -> Result<(), Infallible> {
@@ -1059,22 +1079,18 @@ pub fn node<S: BuildHasher>(
     store: &mut NodeStore,
 ) -> Run {
     let start = Instant::now();
-    let collection = match collector.collect(store) {
-        Ok(collection) => collection,
-        Err(e) => fail(&format!("the Node collection failed: {e}")),
-    };
-    let mark = start.elapsed();
+    timed(start, collector.collect(store), "the Node collection")
+}
+
+/// [`node`] marking on `threads` threads ([`Collector::collect_parallel`]).
+pub fn node_parallel<S: BuildHasher + Sync>(
+    collector: &mut Collector<u8, String, String, S>,
+    store: &mut NodeStore,
+    threads: usize,
+) -> Run {
     let start = Instant::now();
-    let garbage: Vec<&StoreNode> = collection.garbage().collect();
-    let sweep = start.elapsed();
-    let stats = collection.stats().clone();
-    Run {
-        mark,
-        sweep,
-        reachable: stats.nodes_listed - garbage.len(),
-        unreachable: garbage.len(),
-        stats: Some(stats),
-    }
+    let result = collector.collect_parallel(store, &parallel(threads));
+    timed(start, result, "the parallel Node collection")
 }
 
 /// A fresh collector with the default hasher over a [`StoreView`], timed
@@ -1082,13 +1098,44 @@ pub fn node<S: BuildHasher>(
 pub fn node_borrowed(store: &NodeStore) -> Run {
     let start = Instant::now();
     let mut collector = Collector::new();
-    let collection = match collector.collect(&mut StoreView(store)) {
+    let result = collector.collect(&mut StoreView(store));
+    timed(start, result, "the borrowed Node collection")
+}
+
+/// [`node_borrowed`] marking on `threads` threads.
+pub fn node_borrowed_parallel(store: &NodeStore, threads: usize) -> Run {
+    let start = Instant::now();
+    let mut collector = Collector::new();
+    let result = collector.collect_parallel(&mut StoreView(store), &parallel(threads));
+    timed(start, result, "the parallel borrowed Node collection")
+}
+
+fn parallel(threads: usize) -> Options {
+    let mut options = Options::default();
+    options.mark_threads = threads;
+    options
+}
+
+/// A [`Run`] of a collection that started at `start`: the mark ends now,
+/// the sweep is iterating `garbage()` into a `Vec`.
+fn timed<E: fmt::Display, T, N, K, S>(
+    start: Instant,
+    result: Result<Collection<'_, T, N, K, S>, E>,
+    what: &str,
+) -> Run
+where
+    T: Eq + std::hash::Hash + Clone + fmt::Debug,
+    N: Eq + std::hash::Hash + Clone + fmt::Debug,
+    K: Eq + std::hash::Hash + Clone + fmt::Debug,
+    S: BuildHasher,
+{
+    let collection = match result {
         Ok(collection) => collection,
-        Err(e) => fail(&format!("the borrowed Node collection failed: {e}")),
+        Err(e) => fail(&format!("{what} failed: {e}")),
     };
     let mark = start.elapsed();
     let start = Instant::now();
-    let garbage: Vec<&ViewNode<'_>> = collection.garbage().collect();
+    let garbage: Vec<&Node<T, N, K>> = collection.garbage().collect();
     let sweep = start.elapsed();
     let stats = collection.stats().clone();
     Run {
