@@ -79,11 +79,11 @@ pub struct Options {
     pub explain: bool,
     /// The order [`Collection::garbage`] hands the garbage out in.
     pub sweep_order: SweepOrder,
-    /// How many threads [`Collector::collect_parallel`] marks with. Zero,
-    /// the default, asks the system
-    /// ([`std::thread::available_parallelism`]); one marks on the calling
-    /// thread. [`Collector::collect_with`] always marks on the calling
-    /// thread.
+    /// How many threads [`Collector::collect_parallel`] marks with, the
+    /// calling one included, at most 256. Zero, the default, asks the
+    /// system ([`std::thread::available_parallelism`]); one marks on the
+    /// calling thread. [`Collector::collect_with`] always marks on the
+    /// calling thread.
     pub mark_threads: usize,
 }
 
@@ -242,6 +242,9 @@ struct Deferred<R> {
 /// Nodes the mark expands before it resolves their deferred references.
 const EXPAND_BATCH: usize = 16;
 
+/// The most threads one mark may use: [`Options::mark_threads`].
+const MAX_MARK_THREADS: usize = 256;
+
 /// References set aside before they are resolved anyway, mid-callback: a
 /// node with a million references does not buffer them all.
 const DEFER_LIMIT: usize = 1024;
@@ -360,16 +363,28 @@ where
     /// the same garbage in the same order, the same counts. Only the order
     /// in which nodes are expanded differs.
     ///
-    /// While the threads mark, [`CollectionContext::checkpoint`] is not
-    /// called (it needs `&mut self`); it is, as usual, before and after.
-    /// [`Options::time_limit`] still holds: every thread checks it every few
-    /// thousand nodes. To cancel mid-mark, fail `references_shared`.
+    /// Threads start once there are enough grey nodes to share (a few
+    /// dozen); until then, and between rounds, the calling thread marks
+    /// alone, through `references_shared` too. A round ends when no grey
+    /// node is left; targets the listing did not name are interned then,
+    /// and may start another.
+    ///
+    /// While threads mark, [`CollectionContext::checkpoint`] is not called
+    /// (it needs `&mut self`); it is between rounds and every few thousand
+    /// nodes the calling thread marks alone. [`Options::time_limit`] holds
+    /// throughout: every thread checks it every few thousand nodes. To
+    /// cancel mid-round, fail `references_shared`. When several callbacks
+    /// fail, the error returned is the first to stop the threads, which
+    /// need not be the one the sequential mark would meet first.
     ///
     /// With one thread, or with [`Options::explain`] (so that the path
     /// [`Collection::why_live`] reports is the one a single thread finds
-    /// first), it marks on the calling thread through
-    /// [`CollectionContext::references`]. A panic in any thread unwinds
-    /// out of this call once every thread has stopped.
+    /// first), it marks as `collect_with` does, through
+    /// [`CollectionContext::references`]. A thread the system refuses to
+    /// start means one thread fewer, not an error. A panic in any thread
+    /// unwinds out of this call once every thread has stopped.
+    ///
+    /// More than 256 threads is [`Error::InvalidOptions`].
     pub fn collect_parallel<C>(
         &mut self,
         ctx: &mut C,
@@ -383,6 +398,11 @@ where
     {
         let threads = match options.mark_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n if n > MAX_MARK_THREADS => {
+                return Err(Error::InvalidOptions {
+                    reason: format!("mark_threads is {n}, more than {MAX_MARK_THREADS}"),
+                });
+            }
             n => n,
         };
         if threads < 2 || options.explain {
@@ -493,7 +513,7 @@ where
         run.check(ctx, Phase::Roots)?;
 
         mark(self, ctx, &mut run)?;
-        let marked = std::mem::take(&mut self.main);
+        let marked = self.main.take_counts();
         run.stats.nodes_expanded = marked.expanded;
         run.check(ctx, Phase::Marking)?;
         let Run {
@@ -564,33 +584,53 @@ where
     where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
-        loop {
-            let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
-            let reasons = self.explain.then_some(&mut self.reasons);
-            let before = self.main.expanded;
-            let expanded = marking.expand_batch(
-                &mut self.marker,
-                &mut self.main,
-                reasons,
-                &mut |node: &Node<T, N, K>, refs: &mut ReferenceSink<'_, T, N, K>| {
-                    ctx.references(node, refs)
-                },
-            )?;
-            if expanded == 0 {
-                return Ok(());
-            }
-            if before / CHECKPOINT_EVERY != self.main.expanded / CHECKPOINT_EVERY {
-                run.stats.nodes_expanded = self.main.expanded;
-                run.check(ctx, Phase::Marking)?;
-            }
-            self.intern_unseen()?;
-        }
+        while self.expand_here(ctx, run, C::references)? > 0 {}
+        Ok(())
     }
 
-    /// Marks on `threads` threads, the calling one among them, in rounds:
-    /// the threads share the grey nodes until none is left, then the
-    /// calling thread interns the targets they found outside the table
-    /// (which may make more grey nodes, for another round).
+    /// Expands one batch of grey nodes on the calling thread with `expand`,
+    /// asks for a checkpoint every few thousand nodes, and interns the
+    /// targets found outside the table. Returns how many it expanded.
+    fn expand_here<C>(
+        &mut self,
+        ctx: &mut C,
+        run: &mut Run,
+        mut expand: impl FnMut(
+            &mut C,
+            &Node<T, N, K>,
+            &mut ReferenceSink<'_, T, N, K>,
+        ) -> Result<(), C::Error>,
+    ) -> Result<usize, CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
+        let reasons = self.explain.then_some(&mut self.reasons);
+        let before = self.main.expanded;
+        let expanded = marking.expand_batch(
+            &mut self.marker,
+            &mut self.main,
+            reasons,
+            &mut |node: &Node<T, N, K>, refs: &mut ReferenceSink<'_, T, N, K>| {
+                expand(ctx, node, refs)
+            },
+        )?;
+        if before / CHECKPOINT_EVERY != self.main.expanded / CHECKPOINT_EVERY {
+            run.stats.nodes_expanded = self.main.expanded;
+            run.check(ctx, Phase::Marking)?;
+        }
+        self.intern_unseen()?;
+        Ok(expanded)
+    }
+
+    /// Marks on up to `threads` threads, the calling one among them.
+    ///
+    /// While there are few grey nodes the calling thread expands them
+    /// alone (starting threads for a handful costs more than it saves:
+    /// think of a chain of nodes the listing did not name). Once there are
+    /// enough, a round starts: the threads share the grey nodes until none
+    /// is left; then the calling thread interns the targets they found
+    /// outside the table, which may make more grey nodes.
     fn mark_shared<C>(
         &mut self,
         ctx: &mut C,
@@ -603,36 +643,56 @@ where
         Node<T, N, K>: Send + Sync,
         S: Sync,
     {
-        let ctx: &C = ctx;
-        let checkpoint = &run.checkpoint;
+        let shared = |ctx: &mut C, node: &Node<T, N, K>, refs: &mut ReferenceSink<'_, T, N, K>| {
+            ctx.references_shared(node, refs)
+        };
         loop {
-            let grey = self.marker.take_grey();
-            if grey.is_empty() {
+            let grey = self.marker.grey_len();
+            if grey == 0 {
                 return Ok(());
             }
-            let pool = Pool::new(grey, threads);
-            let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
-            let marker = &self.marker;
-            let work = || {
-                let _stop = pool.stop_on_unwind();
-                marking.work(marker, &pool, checkpoint, ctx)
+            if grey < threads * EXPAND_BATCH {
+                self.expand_here(ctx, run, shared)?;
+                continue;
+            }
+            let pool = Pool::new(self.marker.take_grey(), threads);
+            let outcomes = {
+                let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
+                let marker = &self.marker;
+                let (ctx, checkpoint) = (&*ctx, &run.checkpoint);
+                let work = || {
+                    let _stop = pool.stop_on_unwind();
+                    marking.work(marker, &pool, checkpoint, ctx)
+                };
+                std::thread::scope(|scope| {
+                    // Stops the pool if the calling thread unwinds before it
+                    // works, so that no helper waits for it forever.
+                    let _stop = pool.stop_on_unwind();
+                    // A thread the system refuses only means fewer threads.
+                    let helpers: Vec<_> = (1..threads)
+                        .map_while(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+                        .collect();
+                    pool.started(helpers.len() + 1);
+                    let mine = work();
+                    let theirs = helpers.into_iter().map(|helper| {
+                        helper
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    });
+                    std::iter::once(mine).chain(theirs).collect::<Vec<_>>()
+                })
             };
-            let outcomes: Vec<_> = std::thread::scope(|scope| {
-                let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-                let mine = work();
-                let theirs = helpers.into_iter().map(|helper| {
-                    helper
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                });
-                std::iter::once(mine).chain(theirs).collect()
-            });
+            self.marker.give_grey_back(pool.into_grey());
             let mut failure = None;
             for outcome in outcomes {
                 match outcome {
                     Ok(state) => self.main.absorb(state),
-                    Err(error) => {
-                        failure.get_or_insert(error);
+                    // The error that stopped the others, not one that
+                    // raced it.
+                    Err(Failed { first, error }) => {
+                        if first || failure.is_none() {
+                            failure = Some(error);
+                        }
                     }
                 }
             }
@@ -640,6 +700,10 @@ where
                 return Err(error);
             }
             self.intern_unseen()?;
+            if self.marker.grey_len() > 0 {
+                run.stats.nodes_expanded = self.main.expanded;
+                run.check(ctx, Phase::Marking)?;
+            }
         }
     }
 
@@ -839,6 +903,17 @@ impl<R> ThreadState<R> {
         self.expanded = 0;
     }
 
+    /// The counts, leaving zeros and the buffers (empty by now) in place
+    /// for the next collection.
+    fn take_counts(&mut self) -> ThreadState<R> {
+        ThreadState {
+            counts: std::mem::take(&mut self.counts),
+            tally: std::mem::take(&mut self.tally),
+            expanded: std::mem::take(&mut self.expanded),
+            ..ThreadState::default()
+        }
+    }
+
     /// Adds what another thread found and counted.
     fn absorb(&mut self, other: ThreadState<R>) {
         self.unseen.extend(other.unseen);
@@ -941,7 +1016,7 @@ where
         pool: &Pool,
         checkpoint: &Checkpoint,
         ctx: &C,
-    ) -> Result<ThreadState<Node<T, N, K>>, CollectError<C>>
+    ) -> Result<ThreadState<Node<T, N, K>>, Failure<C>>
     where
         C: SharedContext<Kind = T, Namespace = N, Key = K>,
     {
@@ -966,8 +1041,8 @@ where
                     Ok(0) => break,
                     Ok(_) => pool.share(&mut marks.grey),
                     Err(error) => {
-                        pool.stop();
-                        return Err(error);
+                        let first = pool.stop();
+                        return Err(Failed { first, error });
                     }
                 }
             }
@@ -1097,12 +1172,37 @@ impl Pool {
         self.stopped.load(Relaxed)
     }
 
-    /// Ends the mark for every thread.
-    fn stop(&self) {
-        self.stopped.store(true, Relaxed);
+    /// Ends the mark for every thread. Whether this call is the one that
+    /// ended it.
+    fn stop(&self) -> bool {
         let mut state = self.lock();
+        let first = !state.done && !self.stopped();
+        self.stopped.store(true, Relaxed);
         state.done = true;
         self.wake.notify_all();
+        first
+    }
+
+    /// Only `threads` threads could start: the mark ends when they all
+    /// wait.
+    fn started(&self, threads: usize) {
+        let mut state = self.lock();
+        state.threads = threads;
+        if state.waiting == state.threads {
+            state.done = true;
+            self.wake.notify_all();
+        }
+    }
+
+    /// The pool's room for grey nodes, empty, to keep for the next round.
+    fn into_grey(self) -> Vec<u32> {
+        let mut grey = self
+            .state
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .grey;
+        grey.clear();
+        grey
     }
 
     /// A guard that stops the mark if its thread unwinds, so that no other
@@ -1121,6 +1221,15 @@ impl Drop for StopOnUnwind<'_> {
         }
     }
 }
+
+/// A marking thread's error, and whether it was the first: the one that
+/// stopped the others.
+struct Failed<E> {
+    first: bool,
+    error: E,
+}
+
+type Failure<C> = Failed<CollectError<C>>;
 
 /// The listing's sink: interns every candidate, records listing order,
 /// the nodes within the grace period and the back-references.

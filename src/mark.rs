@@ -95,10 +95,24 @@ impl Marker {
         self.grey.pop()
     }
 
+    /// How many nodes are grey.
+    pub(crate) fn grey_len(&self) -> usize {
+        self.grey.len()
+    }
+
     /// Hands the grey stack out, for the threads of a shared mark to share
     /// ([`Marker::shared`]); the marker's own stack is left empty.
     pub(crate) fn take_grey(&mut self) -> Vec<u32> {
         std::mem::take(&mut self.grey)
+    }
+
+    /// Takes back an emptied grey stack for its capacity, unless the
+    /// marker has grey nodes again.
+    pub(crate) fn give_grey_back(&mut self, grey: Vec<u32>) {
+        debug_assert!(grey.is_empty());
+        if self.grey.is_empty() {
+            self.grey = grey;
+        }
     }
 
     /// One thread's access to the colours, with a grey stack of its own.

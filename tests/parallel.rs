@@ -47,6 +47,8 @@ struct SharedStore<K> {
     /// The first expansion sleeps this long.
     first_sleep: Option<Duration>,
     expansions: Mutex<HashMap<Key<K>, usize>>,
+    /// Calls through `references` (`&mut self`), not `references_shared`.
+    exclusive_calls: usize,
     threads: Mutex<HashSet<ThreadId>>,
     checkpoints: Vec<Phase>,
     abort_at_checkpoint: Option<usize>,
@@ -68,6 +70,7 @@ impl<K> SharedStore<K> {
             panic_at: None,
             first_sleep: None,
             expansions: Mutex::default(),
+            exclusive_calls: 0,
             threads: Mutex::default(),
             checkpoints: Vec::new(),
             abort_at_checkpoint: None,
@@ -106,6 +109,7 @@ where
         node: &Key<K>,
         refs: &mut ReferenceSink<'_, u8, u8, K>,
     ) -> Result<(), StoreError> {
+        self.exclusive_calls += 1;
         self.references_shared(node, refs)
     }
 
@@ -353,7 +357,7 @@ proptest! {
 fn parallel_marks_large_graphs_as_the_sequential_mark() {
     for seed in 0..12u64 {
         let g = large_graph(seed, 2_000 + 350 * seed as u32);
-        let n = 2 + seed as usize % 2;
+        let n = [2, 3, 8, 16][seed as usize % 4];
         let slices = seed % 3 == 0;
         let checked = same_both_ways(&g, u32_key, slices, n)
             .and_then(|()| same_both_ways(&g, string_key, slices, n));
@@ -439,7 +443,12 @@ fn a_panicking_callback_on_any_thread_unwinds_and_leaves_the_collector_usable() 
             gc.collect_parallel(&mut store, &threads(3))
                 .map(|c| c.garbage().len())
         }));
-        assert!(unwound.is_err(), "the panic at {at} reaches the caller");
+        let payload = unwound.expect_err("the panic reaches the caller");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"the store panics on purpose"),
+            "the store's own panic, at {at}"
+        );
         store.panic_at = None;
         let swept = gc.collect_parallel(&mut store, &threads(3)).unwrap();
         assert_eq!(swept.garbage().len(), 1);
@@ -533,4 +542,75 @@ fn unlisted_targets_take_more_rounds() {
     assert_eq!(garbage, [2]);
     assert_eq!(collection.stats().dead_edges, 3);
     assert_eq!(collection.stats().nodes_expanded, 5);
+}
+
+#[test]
+fn the_time_limit_holds_along_a_chain_the_listing_never_named() {
+    // 0 → 1 → … → 20_000, none listed but the root: a mark with one grey
+    // node at a time, which the calling thread does alone.
+    let mut store: SharedStore<u32> = SharedStore::new();
+    store.listed = vec![key(0)];
+    store.roots = vec![(key(0), Strength::Strong)];
+    for k in 0..20_000 {
+        store
+            .edges
+            .insert(key(k), vec![(key(k + 1), Strength::Strong)]);
+    }
+    store.first_sleep = Some(Duration::from_millis(300));
+    let mut options = threads(2);
+    options.time_limit = Some(Duration::from_millis(100));
+    let err = Collector::new()
+        .collect_parallel(&mut store, &options)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TimedOut {
+                phase: Phase::Marking,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let expanded = store.expansions.lock().unwrap().len();
+    assert!(expanded <= 2 * 4_096, "stopped early: {expanded} expanded");
+}
+
+#[test]
+fn too_many_threads_is_invalid_and_zero_asks_the_system() {
+    let mut store = fan(64, 100);
+    let err = Collector::new()
+        .collect_parallel(&mut store, &threads(257))
+        .unwrap_err();
+    match err {
+        Error::InvalidOptions { reason } => assert!(reason.contains("257"), "{reason}"),
+        other => panic!("expected invalid options, got {other}"),
+    }
+    assert!(store.expansions.lock().unwrap().is_empty(), "nothing ran");
+    let mut gc = Collector::new();
+    let swept = gc.collect_parallel(&mut store, &threads(0)).unwrap();
+    assert_eq!(swept.garbage().map(|n| n.key).collect::<Vec<_>>(), [6_401]);
+    // Wide enough that 256 threads start: 16 grey nodes each.
+    let mut store = fan(5_000, 2);
+    let swept = gc.collect_parallel(&mut store, &threads(256)).unwrap();
+    assert_eq!(swept.garbage().len(), 1);
+    assert!(store.threads.lock().unwrap().len() > 1);
+}
+
+#[test]
+fn one_thread_and_explain_mark_through_references() {
+    for (n, explain, exclusive) in [(1, false, true), (4, true, true), (2, false, false)] {
+        let mut store = fan(64, 100);
+        let mut options = threads(n);
+        options.explain = explain;
+        Collector::new()
+            .collect_parallel(&mut store, &options)
+            .unwrap();
+        let expanded = store.expansions.lock().unwrap().len();
+        let expected = if exclusive { expanded } else { 0 };
+        assert_eq!(
+            store.exclusive_calls, expected,
+            "{n} threads, explain {explain}"
+        );
+    }
 }
