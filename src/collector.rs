@@ -30,8 +30,6 @@
 use std::borrow::Cow;
 use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::bitset::{BitSet, Ones};
@@ -41,6 +39,7 @@ use crate::intern::{Interner, MAX_IDS};
 use crate::mark::{Marker, Marks};
 use crate::order::referrers_first;
 use crate::policy::within_grace;
+use crate::pool::Pool;
 use crate::{
     CollectError, CollectionContext, Error, Flow, Node, NodeSink, NodeView, Phase, Progress,
     Reason, ReferenceSink, RootCounts, RootKind, SharedContext, Step, Strength, SweepLimit,
@@ -1075,151 +1074,6 @@ fn follow_bindings(
         followed += 1;
     }
     followed
-}
-
-/// The grey nodes the threads of a shared mark hand each other, and how
-/// they know the mark is over: every thread is waiting for work, so none
-/// can make more.
-struct Pool {
-    state: Mutex<PoolState>,
-    wake: Condvar,
-    /// Some thread waits for work: whoever has some to spare shares it.
-    hungry: AtomicBool,
-    /// A thread failed: the others stop at their next batch.
-    stopped: AtomicBool,
-}
-
-struct PoolState {
-    grey: Vec<u32>,
-    threads: usize,
-    waiting: usize,
-    done: bool,
-}
-
-impl Pool {
-    fn new(grey: Vec<u32>, threads: usize) -> Self {
-        Pool {
-            state: Mutex::new(PoolState {
-                grey,
-                threads,
-                waiting: 0,
-                done: false,
-            }),
-            wake: Condvar::new(),
-            hungry: AtomicBool::new(false),
-            stopped: AtomicBool::new(false),
-        }
-    }
-
-    /// No code that can panic runs under the lock, but a poisoned lock
-    /// would still hold consistent counts.
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Makes sure `local` has grey nodes, taking a share of the pool's,
-    /// waiting for some if need be. `false` when the mark is over.
-    fn refill(&self, local: &mut Vec<u32>) -> bool {
-        if self.stopped() {
-            return false;
-        }
-        if !local.is_empty() {
-            return true;
-        }
-        let mut state = self.lock();
-        loop {
-            if state.done || self.stopped() {
-                return false;
-            }
-            if !state.grey.is_empty() {
-                let take = state.grey.len().div_ceil(state.threads - state.waiting);
-                let from = state.grey.len() - take;
-                local.extend(state.grey.drain(from..));
-                return true;
-            }
-            state.waiting += 1;
-            if state.waiting == state.threads {
-                state.done = true;
-                self.wake.notify_all();
-                return false;
-            }
-            self.hungry.store(true, Relaxed);
-            state = self
-                .wake
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.waiting -= 1;
-        }
-    }
-
-    /// Gives the older half of `local` (the bottom of the stack, far from
-    /// what this thread is working on) to a thread that waits for work.
-    #[inline]
-    fn share(&self, local: &mut Vec<u32>) {
-        if !self.hungry.load(Relaxed) || local.len() < 2 {
-            return;
-        }
-        let mut state = self.lock();
-        if state.waiting == 0 {
-            return;
-        }
-        state.grey.extend(local.drain(..local.len() / 2));
-        self.hungry.store(false, Relaxed);
-        self.wake.notify_all();
-    }
-
-    fn stopped(&self) -> bool {
-        self.stopped.load(Relaxed)
-    }
-
-    /// Ends the mark for every thread. Whether this call is the one that
-    /// ended it.
-    fn stop(&self) -> bool {
-        let mut state = self.lock();
-        let first = !state.done && !self.stopped();
-        self.stopped.store(true, Relaxed);
-        state.done = true;
-        self.wake.notify_all();
-        first
-    }
-
-    /// Only `threads` threads could start: the mark ends when they all
-    /// wait.
-    fn started(&self, threads: usize) {
-        let mut state = self.lock();
-        state.threads = threads;
-        if state.waiting == state.threads {
-            state.done = true;
-            self.wake.notify_all();
-        }
-    }
-
-    /// The pool's room for grey nodes, empty, to keep for the next round.
-    fn into_grey(self) -> Vec<u32> {
-        let mut grey = self
-            .state
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .grey;
-        grey.clear();
-        grey
-    }
-
-    /// A guard that stops the mark if its thread unwinds, so that no other
-    /// thread waits forever for work the panicking one would have shared.
-    fn stop_on_unwind(&self) -> StopOnUnwind<'_> {
-        StopOnUnwind(self)
-    }
-}
-
-struct StopOnUnwind<'a>(&'a Pool);
-
-impl Drop for StopOnUnwind<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.stop();
-        }
-    }
 }
 
 /// A marking thread's error, and whether it was the first: the one that

@@ -376,6 +376,7 @@ mod mark;
 mod node;
 mod order;
 mod policy;
+mod pool;
 
 pub use collector::{Collection, Collector, Options, Stats, SweepOrder};
 pub use context::{
