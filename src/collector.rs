@@ -512,7 +512,7 @@ where
         run.check(ctx, Phase::Roots)?;
 
         mark(self, ctx, &mut run)?;
-        let marked = self.main.take_counts();
+        let marked = &self.main;
         run.stats.nodes_expanded = marked.expanded;
         run.check(ctx, Phase::Marking)?;
         let Run {
@@ -531,22 +531,20 @@ where
 
         // Sweep.
         let sweep_start = Instant::now();
-        let marker = &self.marker;
-        stats.nodes_swept = self.listed.iter().filter(|&id| !marker.is_live(id)).count();
+        stats.nodes_swept = garbage_ids(&self.listed, &self.marker).count();
         // Before ordering: a tripped breaker needs no more callbacks.
         let limit = options.sweep_limit;
         if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
-            let nodes = &self.nodes;
-            let garbage = self.listed.iter().filter(|&id| !marker.is_live(id));
+            let garbage = garbage_ids(&self.listed, &self.marker);
+            let garbage = garbage.map(|id| self.nodes.get(id).clone());
             return Err(Error::SweepLimitExceeded {
-                would_sweep: garbage.map(|id| nodes.get(id).clone()).collect(),
+                would_sweep: garbage.collect(),
                 listed: stats.nodes_listed,
                 limit,
             });
         }
         if options.sweep_order == SweepOrder::ReferrersFirst {
-            let garbage = self.listed.iter().filter(|&id| !marker.is_live(id));
-            self.swept.extend(garbage);
+            self.swept.extend(garbage_ids(&self.listed, &self.marker));
             self.order_referrers_first(ctx, now, &mut checkpoint, &stats)?;
         }
         self.ordered = options.sweep_order == SweepOrder::ReferrersFirst;
@@ -902,17 +900,6 @@ impl<R> ThreadState<R> {
         self.expanded = 0;
     }
 
-    /// The counts, leaving zeros and the buffers (empty by now) in place
-    /// for the next collection.
-    fn take_counts(&mut self) -> ThreadState<R> {
-        ThreadState {
-            counts: std::mem::take(&mut self.counts),
-            tally: std::mem::take(&mut self.tally),
-            expanded: std::mem::take(&mut self.expanded),
-            ..ThreadState::default()
-        }
-    }
-
     /// Adds what another thread found and counted.
     fn absorb(&mut self, other: ThreadState<R>) {
         self.unseen.extend(other.unseen);
@@ -1130,7 +1117,7 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
 
     /// Appends a node, to settle later. A full batch settles first, here
     /// rather than after the push: every id it merges must already be in
-    /// `listing` and `young`.
+    /// `listed` and `young`.
     #[inline]
     fn append(&mut self, node: R) -> Option<u32> {
         if self.nodes.len() - self.unsettled_from as usize >= SETTLE_BATCH {
@@ -1224,6 +1211,11 @@ where
         self.nodes.reserve(additional.min(MAX_IDS));
         self.settling.reserve(additional.min(SETTLE_BATCH));
     }
+}
+
+/// The listed ids that are not live, in listing order.
+fn garbage_ids<'a>(listed: &'a BitSet, marker: &'a Marker) -> impl Iterator<Item = u32> + 'a {
+    listed.iter().filter(|&id| !marker.is_live(id))
 }
 
 /// `position` of an id that is not garbage.
@@ -1631,6 +1623,16 @@ mod tests {
         }
     }
 
+    /// The keys of what a collection of `graph` by `gc` sweeps, in order.
+    fn swept_keys(
+        gc: &mut Collector<u8, u8, char>,
+        graph: &mut Graph,
+        options: &Options,
+    ) -> String {
+        let collection = gc.collect_with(graph, options).unwrap();
+        collection.garbage().map(|n| n.key).collect()
+    }
+
     /// containerd's `TestGCRoots` graph.
     fn canonical() -> Graph {
         let edges = [
@@ -1708,21 +1710,11 @@ mod tests {
             sweep_order: SweepOrder::ReferrersFirst,
             ..Options::default()
         };
-        let order: String = gc
-            .collect_with(&mut graph, &options)
-            .unwrap()
-            .garbage()
-            .map(|n| n.key)
-            .collect();
+        let order = swept_keys(&mut gc, &mut graph, &options);
         // C and E are referenced by nothing. C goes first (listed first),
         // and frees the A⇄B cycle, which goes together, in listing order.
         assert_eq!(order, "CABDEFGH");
-        let listing: String = gc
-            .collect(&mut graph)
-            .unwrap()
-            .garbage()
-            .map(|n| n.key)
-            .collect();
+        let listing = swept_keys(&mut gc, &mut graph, &Options::default());
         assert_eq!(listing, "ABCDEFGH");
     }
 
@@ -1811,12 +1803,7 @@ mod tests {
         assert_eq!(result.garbage().len(), 0);
         assert_eq!(gc.nodes.len(), 6, "the table holds this run's nodes only");
         graph.roots = vec!['A'];
-        let swept: String = gc
-            .collect(&mut graph)
-            .unwrap()
-            .garbage()
-            .map(|n| n.key)
-            .collect();
+        let swept = swept_keys(&mut gc, &mut graph, &Options::default());
         assert_eq!(swept, "CDFH");
     }
 
@@ -1829,12 +1816,7 @@ mod tests {
             if reused {
                 gc.collect(&mut canonical()).unwrap();
             }
-            let swept: String = gc
-                .collect(&mut graph)
-                .unwrap()
-                .garbage()
-                .map(|n| n.key)
-                .collect();
+            let swept = swept_keys(&mut gc, &mut graph, &Options::default());
             assert_eq!(swept, "EG");
             assert_eq!(gc.nodes.len(), 8, "one copy per node (reused: {reused})");
         }

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
-use crate::mark::Marker;
+use crate::mark::{Marker, Marks};
 use crate::{Error, Flow, Options, Phase, Progress, Stats, Strength};
 
 /// A store whose resources are the ids `0..node_count()`.

@@ -202,14 +202,11 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         scratch.clear();
         // A resource that owns its keys was cloned moments ago, into memory
         // of ours: already in cache. Borrowed keys point into the store.
-        let group_len = if std::mem::needs_drop::<R>() {
-            usize::MAX
-        } else {
-            TOUCH_GROUP
-        };
-        for group in appended.step_by(group_len) {
-            let group = group..(group.saturating_add(group_len as u32)).min(resources.len() as u32);
-            if group_len == TOUCH_GROUP {
+        let touch_ahead = !std::mem::needs_drop::<R>();
+        let end = appended.end;
+        for group in appended.step_by(TOUCH_GROUP) {
+            let group = group..(group.saturating_add(TOUCH_GROUP as u32)).min(end);
+            if touch_ahead {
                 touch(group.clone().map(|id| &resources[id as usize]));
             }
             scratch.extend(group.map(|id| (hasher.hash_one(&resources[id as usize]), id)));

@@ -69,32 +69,6 @@ impl Marker {
         }
     }
 
-    /// As [`Marks::reach`], without importing the trait.
-    #[inline]
-    pub(crate) fn reach(&mut self, id: u32, strength: Strength) -> bool {
-        debug_assert!((id as usize) < self.len, "id {id} beyond marker");
-        let (word, shift) = slot(id);
-        let colour = self.colours[word].get_mut();
-        let was_white = *colour & (LIVE << shift) == 0;
-        match strength {
-            Strength::Strong => {
-                if *colour & (EXPANDED << shift) == 0 {
-                    *colour |= (LIVE | EXPANDED) << shift;
-                    self.grey.push(id);
-                }
-            }
-            Strength::Flat => *colour |= LIVE << shift,
-            Strength::Weak => return false,
-        }
-        was_white
-    }
-
-    /// As [`Marks::pop_grey`], without importing the trait.
-    #[inline]
-    pub(crate) fn pop_grey(&mut self) -> Option<u32> {
-        self.grey.pop()
-    }
-
     /// How many nodes are grey.
     pub(crate) fn grey_len(&self) -> usize {
         self.grey.len()
@@ -173,12 +147,26 @@ fn slot(id: u32) -> (usize, u32) {
 impl Marks for Marker {
     #[inline]
     fn reach(&mut self, id: u32, strength: Strength) -> bool {
-        Marker::reach(self, id, strength)
+        debug_assert!((id as usize) < self.len, "id {id} beyond marker");
+        let (word, shift) = slot(id);
+        let colour = self.colours[word].get_mut();
+        let was_white = *colour & (LIVE << shift) == 0;
+        match strength {
+            Strength::Strong => {
+                if *colour & (EXPANDED << shift) == 0 {
+                    *colour |= (LIVE | EXPANDED) << shift;
+                    self.grey.push(id);
+                }
+            }
+            Strength::Flat => *colour |= LIVE << shift,
+            Strength::Weak => return false,
+        }
+        was_white
     }
 
     #[inline]
     fn pop_grey(&mut self) -> Option<u32> {
-        Marker::pop_grey(self)
+        self.grey.pop()
     }
 }
 
