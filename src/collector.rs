@@ -35,8 +35,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::bitset::{BitSet, Ones};
 use crate::context::{EmitNode, EmitReference, Via};
 use crate::explain::{Reasons, Why};
-use crate::intern::{Interner, MAX_IDS};
-use crate::mark::{Marker, Marks};
+use crate::intern::Interner;
+use crate::mark::{MAX_IDS, Marker, Marks, Reach};
 use crate::order::referrers_first;
 use crate::policy::within_grace;
 use crate::pool::Pool;
@@ -56,17 +56,19 @@ pub(crate) const CHECKPOINT_EVERY: usize = 4096;
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct Options {
-    /// Give up, sweeping nothing, once a collection has run this long.
-    /// Checked between phases and every few thousand nodes marked, so a
-    /// single slow callback can overrun it.
+    /// Give up, sweeping nothing, once a collection has run this long
+    /// (reaching the limit exactly counts as past it). Checked between
+    /// phases and every few thousand nodes marked, so a single slow
+    /// callback can overrun it.
     pub time_limit: Option<Duration>,
     /// The time the collection runs at. `None` reads the system clock, once
     /// per collection; every time-based decision of that collection, the
     /// callbacks' included ([`NodeSink::now`], [`ReferenceSink::now`]), uses
     /// that one reading. Tests set it, so they never sleep.
     pub now: Option<SystemTime>,
-    /// Nodes listed with [`NodeSink::push_used`] less than this long before
-    /// `now` are strong roots. Zero, the default, disables it.
+    /// Nodes listed with [`NodeSink::push_used`] at most this long before
+    /// `now` (exactly this long included), or after `now`, are strong
+    /// roots. Zero, the default, keeps only nodes used at or after `now`.
     pub grace_period: Duration,
     /// Names (tags, ids) of resources to keep regardless, resolved by
     /// [`CollectionContext::resolve_pin`]; Vespa's `excludedRefs`.
@@ -100,7 +102,8 @@ pub enum SweepOrder {
     /// failure there fails the collection like any other. The nodes of a
     /// reference cycle go together, after everything that references any
     /// of them; ties keep listing order. References of every strength
-    /// count.
+    /// count, and so does [`NodeSink::lives_with`]: a garbage parent goes
+    /// before the children bound to it.
     ReferrersFirst,
 }
 
@@ -120,9 +123,14 @@ pub struct Stats {
     /// Distinct nodes found live, including reached nodes that were not
     /// listed.
     pub nodes_marked: usize,
-    /// Nodes whose references were followed.
+    /// Nodes whose references were followed: the nodes reached strongly.
     pub nodes_expanded: usize,
-    /// Strong and flat references emitted by
+    /// Nodes reached flat whose structure was followed: their
+    /// [`Strength::Structural`] references and
+    /// [`lives_with`](NodeSink::lives_with) children. A node reached flat
+    /// and later strongly counts here and in `nodes_expanded`.
+    pub nodes_expanded_flat: usize,
+    /// Strong, flat and structural references emitted by
     /// [`CollectionContext::references`].
     pub references_followed: usize,
     /// Weak roots and references emitted; they keep nothing.
@@ -205,8 +213,9 @@ pub struct Collector<T, N, K, S = RandomState> {
     settling: Vec<(u64, u32)>,
     /// Listed ids used within the grace period.
     young: Vec<u32>,
-    /// Back-references as `(parent, child)`, sorted by parent for marking.
-    bindings: Vec<(u32, u32)>,
+    /// Back-references as `(parent, child, strength)`, sorted by parent
+    /// for marking.
+    bindings: Vec<Binding>,
     /// Why each live node is live, when the collection explains.
     reasons: Reasons,
     explain: bool,
@@ -231,8 +240,7 @@ pub struct Collector<T, N, K, S = RandomState> {
 struct Deferred<R> {
     hash: u64,
     node: R,
-    strength: Strength,
-    via: Via,
+    how: How,
     /// The node whose references these are.
     from: u32,
     candidate: Option<u32>,
@@ -252,7 +260,7 @@ const DEFER_LIMIT: usize = 1024;
 struct Unseen<R> {
     hash: u64,
     node: R,
-    strength: Strength,
+    reach: Reach,
     /// Why it is live, if the collection explains.
     why: Option<Why>,
 }
@@ -467,7 +475,8 @@ where
         // period.
         let mark_start = Instant::now();
         self.marker.reset(self.nodes.len());
-        self.bindings.sort_unstable();
+        self.bindings
+            .sort_unstable_by_key(|&(parent, child, strength)| (parent, child, strength as u8));
         self.bindings.dedup();
         let mut counts = EdgeCounts::default();
         let mut referencer = self.referencer(&mut counts, Origin::Roots(RootKind::Explicit));
@@ -505,7 +514,7 @@ where
         self.young.dedup();
         run.tally.grace = self.young.len();
         for &id in &self.young {
-            if self.marker.reach(id, Strength::Strong) && self.explain {
+            if self.marker.reach(id, Reach::Strong) && self.explain {
                 self.reasons.record(id, Why::root(RootKind::Grace));
             }
         }
@@ -514,6 +523,7 @@ where
         mark(self, ctx, &mut run)?;
         let marked = &self.main;
         run.stats.nodes_expanded = marked.expanded;
+        run.stats.nodes_expanded_flat = marked.expanded_flat;
         run.check(ctx, Phase::Marking)?;
         let Run {
             now,
@@ -571,6 +581,7 @@ where
             deferred: None,
             counts,
             origin,
+            from: Reach::Strong,
             reasons: self.explain.then_some(&mut self.reasons),
         }
     }
@@ -603,7 +614,7 @@ where
     {
         let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
         let reasons = self.explain.then_some(&mut self.reasons);
-        let before = self.main.expanded;
+        let before = self.main.expansions();
         let expanded = marking.expand_batch(
             &mut self.marker,
             &mut self.main,
@@ -612,7 +623,7 @@ where
                 expand(ctx, node, refs)
             },
         )?;
-        if before / CHECKPOINT_EVERY != self.main.expanded / CHECKPOINT_EVERY {
+        if before / CHECKPOINT_EVERY != self.main.expansions() / CHECKPOINT_EVERY {
             run.stats.nodes_expanded = self.main.expanded;
             run.check(ctx, Phase::Marking)?;
         }
@@ -741,6 +752,14 @@ where
                 checkpoint.check(ctx, Phase::Ordering, stats, C::checkpoint)?;
             }
         }
+        // A back-reference is a reference from parent to child: the
+        // parent goes first.
+        for &(parent, child, _) in &self.bindings {
+            let (from, to) = (position[parent as usize], position[child as usize]);
+            if from != NOT_GARBAGE && to != NOT_GARBAGE {
+                edges.push((from, to));
+            }
+        }
         let order = referrers_first(self.swept.len(), &mut edges);
         let listed_order = std::mem::take(&mut self.swept);
         self.swept = order
@@ -774,7 +793,7 @@ where
                 .intern(unseen.hash, Cow::Owned(unseen.node))
                 .ok_or_else(too_many_nodes)?;
             self.marker.grow(self.nodes.len());
-            if self.marker.reach(id, unseen.strength) {
+            if self.marker.reach(id, unseen.reach) {
                 if let Some(why) = unseen.why {
                     self.reasons.record(id, why);
                 }
@@ -829,7 +848,8 @@ impl Checkpoint {
     /// The time limit alone, for threads that cannot ask the context.
     fn overdue<E, R>(&self, phase: Phase) -> Result<(), Error<E, R>> {
         match self.time_limit {
-            Some(limit) if self.start.elapsed() > limit => Err(Error::TimedOut { limit, phase }),
+            // At the limit itself, stop: stopping keeps everything.
+            Some(limit) if self.start.elapsed() >= limit => Err(Error::TimedOut { limit, phase }),
             _ => Ok(()),
         }
     }
@@ -859,8 +879,8 @@ impl Run {
 struct Marking<'a, R, S> {
     nodes: &'a Interner<R, S>,
     listed: &'a BitSet,
-    /// `(parent, child)`, sorted.
-    bindings: &'a [(u32, u32)],
+    /// Sorted by parent.
+    bindings: &'a [Binding],
     now: SystemTime,
     /// Whether references are set aside to resolve together (`Deferred`).
     defer: bool,
@@ -877,6 +897,8 @@ struct ThreadState<R> {
     tally: RootCounts,
     /// Nodes whose references were followed.
     expanded: usize,
+    /// Nodes reached flat whose structure was followed.
+    expanded_flat: usize,
 }
 
 impl<R> Default for ThreadState<R> {
@@ -887,6 +909,7 @@ impl<R> Default for ThreadState<R> {
             counts: EdgeCounts::default(),
             tally: RootCounts::default(),
             expanded: 0,
+            expanded_flat: 0,
         }
     }
 }
@@ -898,6 +921,12 @@ impl<R> ThreadState<R> {
         self.counts = EdgeCounts::default();
         self.tally = RootCounts::default();
         self.expanded = 0;
+        self.expanded_flat = 0;
+    }
+
+    /// Expansions of either kind, for the checkpoints' cadence.
+    fn expansions(&self) -> usize {
+        self.expanded + self.expanded_flat
     }
 
     /// Adds what another thread found and counted.
@@ -908,6 +937,7 @@ impl<R> ThreadState<R> {
         self.counts.dead += other.counts.dead;
         self.tally.merge(&other.tally);
         self.expanded += other.expanded;
+        self.expanded_flat += other.expanded_flat;
     }
 }
 
@@ -921,7 +951,7 @@ where
     fn new(
         nodes: &'a Interner<Node<T, N, K>, S>,
         listed: &'a BitSet,
-        bindings: &'a [(u32, u32)],
+        bindings: &'a [Binding],
         now: SystemTime,
     ) -> Self {
         Marking {
@@ -947,7 +977,7 @@ where
         let batch = if self.defer { EXPAND_BATCH } else { 1 };
         let mut expanded = 0;
         while expanded < batch {
-            let Some(id) = marks.pop_grey() else {
+            let Some((id, reach)) = marks.pop_grey() else {
                 break;
             };
             let node = self.nodes.get(id);
@@ -959,9 +989,17 @@ where
                 deferred: self.defer.then_some(&mut state.deferred),
                 counts: &mut state.counts,
                 origin: Origin::Node(id),
+                from: reach,
                 reasons: reasons.as_deref_mut(),
             };
-            let mut refs = ReferenceSink::new(&mut referencer, self.now, &mut state.tally, false);
+            // A flat expansion follows structure only: what else the
+            // callback emits (leases, histories) is not counted either.
+            let mut unfollowed = RootCounts::default();
+            let tally = match reach {
+                Reach::Strong => &mut state.tally,
+                Reach::Flat => &mut unfollowed,
+            };
+            let mut refs = ReferenceSink::new(&mut referencer, self.now, tally, false);
             if let Err(source) = expand(node, &mut refs) {
                 return Err(Error::References {
                     node: node.clone(),
@@ -970,7 +1008,11 @@ where
             }
             if !self.bindings.is_empty() {
                 state.tally.back_references +=
-                    follow_bindings(self.bindings, id, marks, reasons.as_deref_mut());
+                    follow_bindings(self.bindings, id, reach, marks, reasons.as_deref_mut());
+            }
+            match reach {
+                Reach::Strong => state.expanded += 1,
+                Reach::Flat => state.expanded_flat += 1,
             }
             expanded += 1;
         }
@@ -984,11 +1026,11 @@ where
                 deferred: Some(&mut state.deferred),
                 counts: &mut state.counts,
                 origin: Origin::Node(0),
+                from: Reach::Strong,
                 reasons,
             };
             referencer.resolve_deferred();
         }
-        state.expanded += expanded;
         Ok(expanded)
     }
 
@@ -1017,8 +1059,8 @@ where
                 let outcome = self
                     .expand_batch(&mut marks, &mut state, None, &mut expand)
                     .and_then(|expanded| {
-                        if state.expanded >= next_check {
-                            next_check = state.expanded + CHECKPOINT_EVERY;
+                        if state.expansions() >= next_check {
+                            next_check = state.expansions() + CHECKPOINT_EVERY;
                             checkpoint.overdue(Phase::Marking)?;
                         }
                         Ok(expanded)
@@ -1037,19 +1079,28 @@ where
     }
 }
 
-/// Reaches the children bound to `parent` by back-references; returns how
-/// many there are.
+/// A back-reference: `(parent, child, strength)`, a reference from parent
+/// to child that the child declared.
+type Binding = (u32, u32, Strength);
+
+/// Reaches the children bound to `parent` by back-references, each as its
+/// strength says from a parent reached `reach` (a structural one as the
+/// parent was reached). Returns how many it followed.
 fn follow_bindings(
-    bindings: &[(u32, u32)],
+    bindings: &[Binding],
     parent: u32,
+    reach: Reach,
     marks: &mut impl Marks,
     mut reasons: Option<&mut Reasons>,
 ) -> usize {
-    let first = bindings.partition_point(|&(p, _)| p < parent);
-    let children = bindings[first..].iter().take_while(|&&(p, _)| p == parent);
+    let first = bindings.partition_point(|&(p, _, _)| p < parent);
+    let children = bindings[first..].iter().take_while(|&&(p, _, _)| p == parent);
     let mut followed = 0;
-    for &(_, child) in children {
-        if marks.reach(child, Strength::Strong) {
+    for &(_, child, strength) in children {
+        let Some(reach) = reach.through(strength) else {
+            continue;
+        };
+        if marks.reach(child, reach) {
             if let Some(reasons) = reasons.as_deref_mut() {
                 let why = Why {
                     from: parent,
@@ -1083,8 +1134,9 @@ type Failure<C> = Failed<CollectError<C>>;
 struct Lister<'a, R, S> {
     /// Room to sort appended ids by bucket.
     settling: &'a mut Vec<(u64, u32)>,
-    /// Back-references as `(child, parent)`, until the listing is over.
-    bound: Vec<(R, R)>,
+    /// Back-references as `(child, parent, strength)`, until the listing
+    /// is over.
+    bound: Vec<(R, R, Strength)>,
     /// Ids from this one on are appended, not yet in the table.
     unsettled_from: u32,
     /// How much of `young` holds settled ids.
@@ -1092,7 +1144,7 @@ struct Lister<'a, R, S> {
     nodes: &'a mut Interner<R, S>,
     listed: &'a mut BitSet,
     young: &'a mut Vec<u32>,
-    bindings: &'a mut Vec<(u32, u32)>,
+    bindings: &'a mut Vec<Binding>,
     now: SystemTime,
     grace_period: Duration,
     too_many: &'a mut bool,
@@ -1134,9 +1186,9 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
     /// not listed get ids after every listed one.
     fn finish(&mut self) {
         self.settle();
-        for (child, parent) in std::mem::take(&mut self.bound) {
+        for (child, parent, strength) in std::mem::take(&mut self.bound) {
             if let (Some(child), Some(parent)) = (self.intern(&child), self.intern(&parent)) {
-                self.bindings.push((parent, child));
+                self.bindings.push((parent, child, strength));
             }
         }
     }
@@ -1200,11 +1252,11 @@ where
         }
     }
 
-    fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>) {
+    fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>, strength: Strength) {
         // Resolved once the listing is over (`Lister::finish`), so that a
         // node named here first still takes its place in the listing
         // where it is pushed.
-        self.bound.push((child.clone(), parent.clone()));
+        self.bound.push((child.clone(), parent.clone(), strength));
     }
 
     fn reserve(&mut self, additional: usize) {
@@ -1278,6 +1330,9 @@ struct Referencer<'a, R, S, M> {
     deferred: Option<&'a mut Vec<Deferred<R>>>,
     counts: &'a mut EdgeCounts,
     origin: Origin,
+    /// How the node whose references these are was reached (roots: as if
+    /// strongly).
+    from: Reach,
     /// Present when the collection explains.
     reasons: Option<&'a mut Reasons>,
 }
@@ -1292,13 +1347,13 @@ where
 {
     #[inline]
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via) {
-        if self.not_weak(strength) {
+        if let Some(how) = self.follow(strength, via) {
             let hash = self.nodes.hash(node);
             if self.deferred.is_some() {
-                self.defer(hash, node.clone(), strength, via);
+                self.defer(hash, node.clone(), how);
             } else {
                 let id = self.nodes.find(hash, node);
-                self.reach(id, hash, || node.clone(), strength, via);
+                self.reach(id, hash, || node.clone(), how);
             }
         }
     }
@@ -1310,11 +1365,9 @@ where
             }
             return;
         }
-        if strength == Strength::Weak {
-            self.counts.weak += nodes.len();
+        let Some(how) = self.follow_all(strength, nodes.len()) else {
             return;
-        }
-        self.counts.followed += nodes.len();
+        };
         // As `Deferred`, without copies: the nodes outlive this call. Hash
         // and guess a chunk's ids first, then confirm each.
         const CHUNK: usize = 16;
@@ -1326,20 +1379,20 @@ where
             }
             for (&(hash, guess), node) in guesses.iter().zip(chunk) {
                 let id = self.nodes.confirm(hash, guess, node);
-                self.reach(id, hash, || node.clone(), strength, Via::Plain);
+                self.reach(id, hash, || node.clone(), how);
             }
         }
     }
 
     #[inline]
     fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength) {
-        if self.not_weak(strength) {
+        if let Some(how) = self.follow(strength, Via::Plain) {
             let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
             if self.deferred.is_some() {
-                self.defer(hash, view.to_node(), strength, Via::Plain);
+                self.defer(hash, view.to_node(), how);
             } else {
                 let id = self.nodes.find_by(hash, |c| view.is(c));
-                self.reach(id, hash, || view.to_node(), strength, Via::Plain);
+                self.reach(id, hash, || view.to_node(), how);
             }
         }
     }
@@ -1347,7 +1400,7 @@ where
 
 impl<R: Hash + Eq + Clone, S: BuildHasher, M: Marks> Referencer<'_, R, S, M> {
     #[inline]
-    fn defer(&mut self, hash: u64, node: R, strength: Strength, via: Via) {
+    fn defer(&mut self, hash: u64, node: R, how: How) {
         let (Some(deferred), Origin::Node(from)) = (self.deferred.as_deref_mut(), self.origin)
         else {
             unreachable!("only the references of nodes are deferred");
@@ -1355,8 +1408,7 @@ impl<R: Hash + Eq + Clone, S: BuildHasher, M: Marks> Referencer<'_, R, S, M> {
         deferred.push(Deferred {
             hash,
             node,
-            strength,
-            via,
+            how,
             from,
             candidate: None,
         });
@@ -1380,50 +1432,61 @@ impl<R: Hash + Eq + Clone, S: BuildHasher, M: Marks> Referencer<'_, R, S, M> {
                 .confirm(reference.hash, reference.candidate, &reference.node);
             self.origin = Origin::Node(reference.from);
             let node = reference.node;
-            self.reach(
-                id,
-                reference.hash,
-                || node,
-                reference.strength,
-                reference.via,
-            );
+            self.reach(id, reference.hash, || node, reference.how);
         }
         self.origin = origin;
         self.deferred = Some(deferred);
     }
 }
 
+/// How one emitted reference reaches its target, and how it was emitted,
+/// for the reason a collection that explains records.
+#[derive(Clone, Copy, Debug)]
+struct How {
+    reach: Reach,
+    strength: Strength,
+    via: Via,
+}
+
 impl<R, S, M: Marks> Referencer<'_, R, S, M> {
-    /// Counts the reference; whether it is strong or flat, so followed.
+    /// Counts a reference of `strength`, and says how it reaches its target
+    /// from the node being expanded, if it is followed at all.
     #[inline]
-    fn not_weak(&mut self, strength: Strength) -> bool {
-        if strength == Strength::Weak {
-            self.counts.weak += 1;
-            return false;
+    fn follow(&mut self, strength: Strength, via: Via) -> Option<How> {
+        let how = self.follow_all(strength, 1)?;
+        Some(How { via, ..how })
+    }
+
+    /// [`follow`](Self::follow) for `count` references of one strength. A
+    /// flat expansion reads the structure only: what it does not follow, it
+    /// does not count either.
+    #[inline]
+    fn follow_all(&mut self, strength: Strength, count: usize) -> Option<How> {
+        let reach = self.from.through(strength);
+        match reach {
+            Some(_) => self.counts.followed += count,
+            None if self.from == Reach::Strong => self.counts.weak += count,
+            None => {}
         }
-        self.counts.followed += 1;
-        true
+        Some(How {
+            reach: reach?,
+            strength,
+            via: Via::Plain,
+        })
     }
 
     /// Marks the target found as `id`, or, if the table has never seen it,
     /// sets it aside (made by `owned`) to be interned after the callback.
     #[inline]
-    fn reach(
-        &mut self,
-        id: Option<u32>,
-        hash: u64,
-        owned: impl FnOnce() -> R,
-        strength: Strength,
-        via: Via,
-    ) {
+    fn reach(&mut self, id: Option<u32>, hash: u64, owned: impl FnOnce() -> R, how: How) {
         match id {
             Some(id) => {
                 if !self.listed.contains(id) {
                     self.counts.dead += 1;
                 }
-                let turned_live = self.marker.reach(id, strength);
+                let turned_live = self.marker.reach(id, how.reach);
                 if let Some(reasons) = self.reasons.as_deref_mut().filter(|_| turned_live) {
-                    reasons.record(id, self.origin.why(strength, via));
+                    reasons.record(id, self.origin.why(how.strength, how.via));
                 }
             }
             None => {
@@ -1431,11 +1494,11 @@ impl<R, S, M: Marks> Referencer<'_, R, S, M> {
                 let why = self
                     .reasons
                     .is_some()
-                    .then(|| self.origin.why(strength, via));
+                    .then(|| self.origin.why(how.strength, how.via));
                 self.unseen.push(Unseen {
                     hash,
                     node: owned(),
-                    strength,
+                    reach: how.reach,
                     why,
                 });
             }

@@ -11,7 +11,8 @@ use crate::{Node, NodeView, Retention, RootCounts, Strength};
 ///
 /// A collection calls [`all`](Self::all) once, then [`roots`](Self::roots)
 /// once, then [`references`](Self::references) once for every node it
-/// reaches strongly, however many roots or references lead to it. Every
+/// reaches strongly, however many roots or references lead to it (and once
+/// more for a node reached flat first, to read its structure). Every
 /// callback emits into a sink the crate passes in, by reference, so a node
 /// that owns memory (`String` keys) is cloned only when the collector
 /// sees it for the first time.
@@ -45,14 +46,20 @@ pub trait CollectionContext {
 
     /// Emits the roots, each with the strength it is held with: strong
     /// roots keep everything they reference, flat roots (containerd's flat
-    /// leases) keep only themselves, weak roots keep nothing.
+    /// leases) keep themselves and their structure, weak roots keep
+    /// nothing. A structural root is strong.
     fn roots(
         &mut self,
         roots: &mut ReferenceSink<'_, Self::Kind, Self::Namespace, Self::Key>,
     ) -> Result<(), Self::Error>;
 
-    /// Emits what `node` references. Called at most once per node and
-    /// collection, only for nodes reached strongly.
+    /// Emits what `node` references, every [`Strength`] included.
+    ///
+    /// Called once per collection for a node reached strongly. A node
+    /// reached flat before that is asked once more, first, for its
+    /// structure: the sink then follows only [`Strength::Structural`]
+    /// references (flat, in turn) and ignores the rest, so the callback
+    /// need not know which reach it serves.
     ///
     /// `node` may not exist: a dead edge's target is expanded too, because
     /// a store may reach candidates through resources it never lists (an
@@ -175,7 +182,7 @@ pub struct Progress {
 pub(crate) trait EmitNode<T, N, K> {
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>);
     fn node_view(&mut self, view: &dyn NodeView<T, N, K>);
-    fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>);
+    fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>, strength: Strength);
     fn reserve(&mut self, additional: usize);
 }
 
@@ -233,28 +240,53 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
         self.emit.node_view(view);
     }
 
-    /// Lists `node` with the time it was created or last used. Within
-    /// [`Options::grace_period`](crate::Options::grace_period) of
-    /// [`now`](Self::now) it is a strong root: kept, *and so is everything
-    /// it references* — git's rule, because a writer stores blobs before
-    /// the manifest or ref that names them.
+    /// Lists `node` with the time it was created or last used. Used at
+    /// most [`Options::grace_period`](crate::Options::grace_period) before
+    /// [`now`](Self::now) (exactly that long ago included), or after `now`
+    /// (a writer whose clock runs ahead), it is a strong root: kept, *and so
+    /// is everything it references* — git's rule, because a writer stores
+    /// blobs before the manifest or ref that names them. A zero grace
+    /// period still keeps a node used at or after `now`, as rkt's
+    /// `--grace-period=0s` does.
     #[inline]
     pub fn push_used(&mut self, node: &Node<T, N, K>, last_used: SystemTime) {
         self.emit.node(node, Some(last_used));
     }
 
-    /// Declares that `child` lives as long as `parent` does: a reference
-    /// from `parent` to `child` that the child declares, without writing to
-    /// the parent (containerd's `containerd.io/gc.bref.*` labels). It is
-    /// followed when the parent's references are, as if the parent had
-    /// emitted it strongly. The parent need not exist (yet); the child is
-    /// still listed with [`push`](Self::push) like any other candidate.
+    /// Declares that `child` lives as long as `parent` does: a
+    /// [`Structural`](crate::Strength::Structural) reference from `parent`
+    /// to `child` that the child declares, without writing to the parent.
+    /// A blob file that belongs to its metadata row; a chunk that belongs
+    /// to its object. It is followed on every reach of the parent, as the
+    /// parent is reached: a parent reached strongly keeps the child and
+    /// everything it references; a parent reached flat keeps the child
+    /// flat. The same as [`back_reference`](Self::back_reference) with
+    /// `Strength::Structural`.
     pub fn lives_with(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>) {
-        self.emit.bind(child, parent);
+        self.back_reference(child, parent, Strength::Structural);
+    }
+
+    /// Declares a reference from `parent` to `child` of the given strength,
+    /// that the child declares without writing to the parent: containerd's
+    /// `containerd.io/gc.bref.*` labels are `Strength::Strong` ones,
+    /// followed when the parent's references are (a strong reach), not
+    /// through a flat one. It counts as a reference from parent to child
+    /// for [`SweepOrder::ReferrersFirst`](crate::SweepOrder::ReferrersFirst),
+    /// whatever its strength. The parent need not exist (yet); the child is
+    /// still listed with [`push`](Self::push) like any other candidate.
+    pub fn back_reference(
+        &mut self,
+        child: &Node<T, N, K>,
+        parent: &Node<T, N, K>,
+        strength: Strength,
+    ) {
+        self.emit.bind(child, parent, strength);
     }
 
     /// Says that about `additional` more nodes follow, so the collector
-    /// sizes its tables once instead of growing them as it goes.
+    /// sizes its tables once instead of growing them as it goes. A hint,
+    /// never a promise: one the allocator cannot meet is dropped, and the
+    /// tables grow as nodes come.
     pub fn reserve(&mut self, additional: usize) {
         self.emit.reserve(additional);
     }
@@ -343,22 +375,31 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         self.add(node, Strength::Weak);
     }
 
-    /// Emits a flat reference: `node` is kept, but its own references are
-    /// not followed through this one.
+    /// Emits a flat reference: `node` is kept with its structure, but its
+    /// other references are not followed through this one.
     #[inline]
     pub fn flat(&mut self, node: &Node<T, N, K>) {
         self.add(node, Strength::Flat);
     }
 
-    /// Emits a reference that holds until `expires`: at or after it, the
-    /// reference holds nothing. This is a lease: emit the lease node as an
-    /// expiring root, and in its `references` what it holds — flat for a
-    /// flat lease.
+    /// Emits a structural reference: `node` is part of the node whose
+    /// references these are, and is held as that node is held (see
+    /// [`Strength::Structural`]). A snapshot's parent, an image's target.
+    #[inline]
+    pub fn structural(&mut self, node: &Node<T, N, K>) {
+        self.add(node, Strength::Structural);
+    }
+
+    /// Emits a reference that holds until `expires`, that instant
+    /// included: only once [`now`](Self::now) is past it does the reference
+    /// hold nothing (containerd's `now.After(expire)`). This is a lease:
+    /// emit the lease node as an expiring root, and in its `references`
+    /// what it holds — flat for a flat lease.
     ///
     /// A deadline the store cannot parse is the store's business; the safe
     /// choice is to keep: emit the reference with [`add`](Self::add).
     pub fn expiring(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
-        if self.now >= expires {
+        if self.now > expires {
             self.tally.leases_expired += 1;
             return;
         }
@@ -381,19 +422,27 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         }
     }
 
-    /// Emits the entries of one history — newest first, each with the time
-    /// it was created — strongly where `rule` keeps them and weakly
-    /// elsewhere. Call it once per group (one image stream tag, say).
+    /// Emits the entries of one history, each with the time it was
+    /// created, strongly where `rule` keeps them and weakly elsewhere. Call
+    /// it once per group (one image stream tag, say).
+    ///
+    /// The entries may come in any order: they are ranked by time, newest
+    /// first (rank 0), and entries created at the same instant keep the
+    /// order they came in. So `keep_last` keeps the newest, whatever order
+    /// the store read them in.
     pub fn history<'n>(
         &mut self,
-        newest_first: impl IntoIterator<Item = (&'n Node<T, N, K>, SystemTime)>,
+        entries: impl IntoIterator<Item = (&'n Node<T, N, K>, SystemTime)>,
         rule: &Retention,
     ) where
         T: 'n,
         N: 'n,
         K: 'n,
     {
-        for (rank, (node, created)) in newest_first.into_iter().enumerate() {
+        let mut entries: Vec<_> = entries.into_iter().collect();
+        // Stable, so ties keep their order; a sorted history is not moved.
+        entries.sort_by(|(_, a), (_, b)| b.cmp(a));
+        for (rank, (node, created)) in entries.into_iter().enumerate() {
             let strength = rule.strength(rank, created, self.now);
             if strength == Strength::Strong {
                 self.tally.retained += 1;

@@ -5,12 +5,14 @@
 //!
 //! Ids the embedder emits are checked against [`DenseContext::node_count`];
 //! one out of range ends the collection with [`Error::IdOutOfRange`], never
-//! a panic and never a partial sweep.
+//! a panic and never a partial sweep. A node count past 2^31 is
+//! [`Error::TooManyNodes`]; one whose colour bits cannot be allocated is
+//! [`Error::OutOfMemory`].
 
 use std::time::Instant;
 
 use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
-use crate::mark::{Marker, Marks};
+use crate::mark::{MAX_IDS, Marker, Marks, Reach};
 use crate::{Error, Flow, Options, Phase, Progress, Stats, Strength};
 
 /// A store whose resources are the ids `0..node_count()`.
@@ -23,14 +25,17 @@ pub trait DenseContext {
     /// The embedder's own error, kept as the source of [`Error`].
     type Error: std::error::Error + 'static;
 
-    /// How many ids there are. Read once, at the start of a collection.
+    /// How many ids there are, at most 2^31. Read once, at the start of a
+    /// collection.
     fn node_count(&self) -> u32;
 
     /// Emits the roots.
     fn roots(&mut self, roots: &mut DenseSink<'_>) -> Result<(), Self::Error>;
 
-    /// Emits what `id` references. Called at most once per id and
-    /// collection, only for ids reached strongly.
+    /// Emits what `id` references. Called once for an id reached strongly,
+    /// and once for an id reached flat before that, to read its structure
+    /// (see [`Strength`]): the sink then follows [`Strength::Structural`]
+    /// references only, and ignores the rest.
     fn references(&mut self, id: u32, refs: &mut DenseSink<'_>) -> Result<(), Self::Error>;
 
     /// See [`crate::CollectionContext::checkpoint`].
@@ -44,6 +49,8 @@ pub trait DenseContext {
 pub struct DenseSink<'a> {
     marker: &'a mut Marker,
     len: u32,
+    /// How the node whose references these are was reached.
+    from: Reach,
     followed: usize,
     weak: usize,
     /// The first id out of range, if any: reported once the callback
@@ -59,11 +66,15 @@ impl DenseSink<'_> {
             self.out_of_range.get_or_insert(id);
             return;
         }
-        match strength {
-            Strength::Weak => self.weak += 1,
-            _ => self.followed += 1,
+        match self.from.through(strength) {
+            Some(reach) => {
+                self.followed += 1;
+                self.marker.reach(id, reach);
+            }
+            // A flat expansion reads the structure only.
+            None if self.from == Reach::Strong => self.weak += 1,
+            None => {}
         }
-        self.marker.reach(id, strength);
     }
 
     /// Emits a strong reference: `id` and everything it references are kept.
@@ -83,6 +94,13 @@ impl DenseSink<'_> {
     #[inline]
     pub fn flat(&mut self, id: u32) {
         self.add(id, Strength::Flat);
+    }
+
+    /// Emits a structural reference: `id` is held as the node whose
+    /// references these are is held.
+    #[inline]
+    pub fn structural(&mut self, id: u32) {
+        self.add(id, Strength::Structural);
     }
 
     /// Emits strong references to every id in `ids`.
@@ -129,13 +147,25 @@ impl DenseCollector {
         }
         let mut checkpoint = Checkpoint::new(start, options);
         let mut stats = Stats::default();
-        self.len = ctx.node_count();
-        self.marker.reset(self.len as usize);
+        self.len = 0;
+        let len = ctx.node_count();
+        if len as usize > MAX_IDS {
+            return Err(Error::TooManyNodes {
+                max: MAX_IDS as u64,
+            });
+        }
+        self.marker
+            .try_reset(len as usize)
+            .map_err(|_| Error::OutOfMemory {
+                bytes: (len as usize).div_ceil(4),
+            })?;
+        self.len = len;
         stats.nodes_listed = self.len as usize;
 
         let mut sink = DenseSink {
             marker: &mut self.marker,
             len: self.len,
+            from: Reach::Strong,
             followed: 0,
             weak: 0,
             out_of_range: None,
@@ -145,12 +175,16 @@ impl DenseCollector {
         stats.roots = std::mem::take(&mut sink.followed);
         checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
 
-        while let Some(id) = sink.marker.pop_grey() {
+        while let Some((id, reach)) = sink.marker.pop_grey() {
+            sink.from = reach;
             ctx.references(id, &mut sink)
                 .map_err(|source| Error::References { node: id, source })?;
             sink.check_range()?;
-            stats.nodes_expanded += 1;
-            if stats.nodes_expanded % CHECKPOINT_EVERY == 0 {
+            match reach {
+                Reach::Strong => stats.nodes_expanded += 1,
+                Reach::Flat => stats.nodes_expanded_flat += 1,
+            }
+            if (stats.nodes_expanded + stats.nodes_expanded_flat) % CHECKPOINT_EVERY == 0 {
                 checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
             }
         }

@@ -85,11 +85,19 @@ pub enum Error<E, R> {
         /// [`crate::DenseContext::node_count`].
         len: u32,
     },
-    /// The store has more distinct nodes than 32-bit ids can number.
+    /// The store has more distinct nodes than one collector can number
+    /// (2^31).
     #[error("the store lists more than {max} distinct nodes")]
     TooManyNodes {
         /// The most nodes one collector can hold.
         max: u64,
+    },
+    /// Memory for a size the embedder gave (a [`crate::DenseContext`]'s
+    /// node count) could not be allocated.
+    #[error("could not allocate {bytes} bytes")]
+    OutOfMemory {
+        /// How much was asked for.
+        bytes: usize,
     },
 }
 

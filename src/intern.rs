@@ -20,8 +20,9 @@ use std::ops::Range;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
-/// Ids are `u32`: half the memory of `usize` in every id-indexed buffer.
-pub(crate) const MAX_IDS: usize = u32::MAX as usize;
+// Ids are `u32`, half the memory of `usize` in every id-indexed buffer,
+// and below the mark's limit.
+use crate::mark::MAX_IDS;
 
 /// How many resources [`touch`] reaches for before they are hashed.
 const TOUCH_GROUP: usize = 16;
@@ -291,11 +292,18 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Interner<R, S> {
         self.resources.len()
     }
 
+    /// Makes room for about `additional` more resources, if the allocator
+    /// can: a hint it cannot meet is dropped, and the table grows as
+    /// resources come instead (`reserve` would abort the process). The
+    /// resources first: they are the larger, and their room is not written
+    /// until used, where the table's control bytes are.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let (resources, hasher) = (&self.resources, &self.hasher);
-        self.ids
-            .reserve(additional, |&id| hasher.hash_one(&resources[id as usize]));
-        self.resources.reserve(additional);
+        if self.resources.try_reserve(additional).is_ok() {
+            let (resources, hasher) = (&self.resources, &self.hasher);
+            let _dropped_if_too_big = self
+                .ids
+                .try_reserve(additional, |&id| hasher.hash_one(&resources[id as usize]));
+        }
     }
 
     /// Forgets every resource, keeping the allocations.

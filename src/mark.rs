@@ -6,10 +6,17 @@
 //!   (`0..len`); whoever maps resources to ids owns that mapping.
 //! - Each node has two bits, stored side by side in one word so that a
 //!   reach touches one cache line: `LIVE` (the node is kept) and `EXPANDED`
-//!   (its references are, or will be, followed). White is `00`; a node held
-//!   flat is `LIVE` only; a node reached strongly is `LIVE | EXPANDED` and
-//!   is pushed on the grey stack exactly once. The grey set *is* the stack;
-//!   a popped node is black.
+//!   (all its references are, or will be, followed). White is `00`; a node
+//!   held flat is `LIVE` only; a node reached strongly is `LIVE | EXPANDED`.
+//! - The grey stack holds two kinds of entry. A node is pushed once when it
+//!   turns `EXPANDED` (a strong entry: all its references are followed),
+//!   and once when a flat reach turns it live from white (a flat entry:
+//!   only its structure is followed, [`Reach::Flat`]). A flat entry popped
+//!   after the node turned `EXPANDED` is dropped: the strong expansion
+//!   covers it. So a node is expanded at most once each way. The grey set
+//!   *is* the stack; a popped node is black.
+//! - Ids are below [`MAX_IDS`] (2^31): the top bit of a grey entry says
+//!   it is a flat one.
 //! - Nothing here recurses: marking depth is bounded by heap memory, not by
 //!   the thread's stack.
 //! - Colour words are atomics so that several threads can mark at once
@@ -17,9 +24,14 @@
 //!   in exactly one thread, the one whose `fetch_or` set its `EXPANDED` bit.
 //!   A single thread reaches through `&mut` and pays no atomic operation.
 
+use std::collections::TryReserveError;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::Strength;
+
+/// Ids are below this: the top bit of a grey entry marks a flat one.
+pub(crate) const MAX_IDS: usize = 1 << 31;
+const FLAT_ENTRY: u32 = 1 << 31;
 
 const LIVE: u64 = 0b01;
 /// The `LIVE` bit of every pair in a word.
@@ -28,18 +40,43 @@ const EXPANDED: u64 = 0b10;
 const BITS_PER_NODE: usize = 2;
 const NODES_PER_WORD: usize = 64 / BITS_PER_NODE;
 
+/// How a node is reached, and so how much of it is followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Reach {
+    /// Kept, and every reference it has is followed.
+    Strong,
+    /// Kept, and only its structure ([`Strength::Structural`] references,
+    /// `lives_with` children) is followed, flat in turn.
+    Flat,
+}
+
+impl Reach {
+    /// How a reference of `strength`, from a node reached `self`, reaches
+    /// its target; `None` if it is not followed: weak, or anything but
+    /// structure from a flat reach.
+    #[inline]
+    pub(crate) fn through(self, strength: Strength) -> Option<Reach> {
+        match (strength, self) {
+            (Strength::Structural, from) => Some(from),
+            (Strength::Strong, Reach::Strong) => Some(Reach::Strong),
+            (Strength::Flat, Reach::Strong) => Some(Reach::Flat),
+            _ => None,
+        }
+    }
+}
+
 /// Where a mark records what it reaches, and finds what to expand next:
 /// the whole [`Marker`] on one thread, or one thread's [`SharedMarks`].
 pub(crate) trait Marks {
-    /// Records that `id` is referenced with `strength`, and says whether
-    /// that made it live: it was white before.
+    /// Records that `id` is reached, and says whether that made it live: it
+    /// was white before.
     ///
-    /// Strong: kept, and queued for expansion unless it already was. Flat:
-    /// kept, not expanded through this reference. Weak: nothing.
-    fn reach(&mut self, id: u32, strength: Strength) -> bool;
+    /// Strong: kept, and queued for a full expansion unless it already was.
+    /// Flat: kept, and, if it was white, queued for a flat expansion.
+    fn reach(&mut self, id: u32, reach: Reach) -> bool;
 
-    /// Takes the next grey node, whose references the caller then follows.
-    fn pop_grey(&mut self) -> Option<u32>;
+    /// Takes the next grey node and how far to expand it.
+    fn pop_grey(&mut self) -> Option<(u32, Reach)>;
 }
 
 /// Colour bits and the grey stack for one mark.
@@ -58,6 +95,15 @@ impl Marker {
         self.grey.clear();
         self.len = 0;
         self.grow(len);
+    }
+
+    /// As [`reset`](Self::reset), or an error if the colours for `len`
+    /// ids cannot be allocated: for a length the embedder gave.
+    pub(crate) fn try_reset(&mut self, len: usize) -> Result<(), TryReserveError> {
+        self.colours.clear();
+        self.colours.try_reserve(len.div_ceil(NODES_PER_WORD))?;
+        self.reset(len);
+        Ok(())
     }
 
     /// Makes room for ids `0..len`; new ids start white.
@@ -144,29 +190,56 @@ fn slot(id: u32) -> (usize, u32) {
     )
 }
 
+/// Whether the colour `word` holds `EXPANDED` for `id`.
+#[inline]
+fn expanded_in(word: u64, id: u32) -> bool {
+    word & (EXPANDED << slot(id).1) != 0
+}
+
+/// The next entry of `grey` to expand, dropping flat entries of nodes
+/// that have turned `EXPANDED` since (`colour` reads a node's word).
+#[inline]
+fn pop_entry(grey: &mut Vec<u32>, colour: impl Fn(u32) -> u64) -> Option<(u32, Reach)> {
+    loop {
+        let entry = grey.pop()?;
+        if entry & FLAT_ENTRY == 0 {
+            return Some((entry, Reach::Strong));
+        }
+        let id = entry & !FLAT_ENTRY;
+        if !expanded_in(colour(id), id) {
+            return Some((id, Reach::Flat));
+        }
+    }
+}
+
 impl Marks for Marker {
     #[inline]
-    fn reach(&mut self, id: u32, strength: Strength) -> bool {
+    fn reach(&mut self, id: u32, reach: Reach) -> bool {
         debug_assert!((id as usize) < self.len, "id {id} beyond marker");
         let (word, shift) = slot(id);
         let colour = self.colours[word].get_mut();
         let was_white = *colour & (LIVE << shift) == 0;
-        match strength {
-            Strength::Strong => {
+        match reach {
+            Reach::Strong => {
                 if *colour & (EXPANDED << shift) == 0 {
                     *colour |= (LIVE | EXPANDED) << shift;
                     self.grey.push(id);
                 }
             }
-            Strength::Flat => *colour |= LIVE << shift,
-            Strength::Weak => return false,
+            Reach::Flat => {
+                if was_white {
+                    *colour |= LIVE << shift;
+                    self.grey.push(id | FLAT_ENTRY);
+                }
+            }
         }
         was_white
     }
 
     #[inline]
-    fn pop_grey(&mut self) -> Option<u32> {
-        self.grey.pop()
+    fn pop_grey(&mut self) -> Option<(u32, Reach)> {
+        let colours = &self.colours;
+        pop_entry(&mut self.grey, |id| colours[slot(id).0].load(Relaxed))
     }
 }
 
@@ -186,13 +259,12 @@ pub(crate) struct SharedMarks<'a> {
 
 impl Marks for SharedMarks<'_> {
     #[inline]
-    fn reach(&mut self, id: u32, strength: Strength) -> bool {
+    fn reach(&mut self, id: u32, reach: Reach) -> bool {
         let (word, shift) = slot(id);
         let colour = &self.colours[word];
-        let bits = match strength {
-            Strength::Strong => (LIVE | EXPANDED) << shift,
-            Strength::Flat => LIVE << shift,
-            Strength::Weak => return false,
+        let bits = match reach {
+            Reach::Strong => (LIVE | EXPANDED) << shift,
+            Reach::Flat => LIVE << shift,
         };
         // Most references reach nodes already taken; a plain load spares
         // them the locked instruction.
@@ -201,15 +273,19 @@ impl Marks for SharedMarks<'_> {
             return false;
         }
         let before = colour.fetch_or(bits, Relaxed);
-        if bits & (EXPANDED << shift) != 0 && before & (EXPANDED << shift) == 0 {
-            self.grey.push(id);
+        let was_white = before & (LIVE << shift) == 0;
+        match reach {
+            Reach::Strong if before & (EXPANDED << shift) == 0 => self.grey.push(id),
+            Reach::Flat if was_white => self.grey.push(id | FLAT_ENTRY),
+            _ => {}
         }
-        before & (LIVE << shift) == 0
+        was_white
     }
 
     #[inline]
-    fn pop_grey(&mut self) -> Option<u32> {
-        self.grey.pop()
+    fn pop_grey(&mut self) -> Option<(u32, Reach)> {
+        let colours = self.colours;
+        pop_entry(&mut self.grey, |id| colours[slot(id).0].load(Relaxed))
     }
 }
 
@@ -251,32 +327,78 @@ impl Iterator for DeadIds<'_> {
 mod tests {
     use super::*;
 
-    fn drain(m: &mut Marker, edges: &[(u32, u32, Strength)]) {
-        while let Some(id) = m.pop_grey() {
+    /// Marks from what is grey, following `edges` as a collector would:
+    /// each through the reach its source was expanded with.
+    fn drain(m: &mut Marker, edges: &[(u32, u32, Strength)]) -> Vec<(u32, Reach)> {
+        let mut expanded = Vec::new();
+        while let Some((id, reach)) = m.pop_grey() {
+            expanded.push((id, reach));
             for &(from, to, s) in edges {
-                if from == id {
-                    m.reach(to, s);
+                if let Some(through) = reach.through(s).filter(|_| from == id) {
+                    m.reach(to, through);
                 }
             }
         }
+        expanded
     }
 
     #[test]
-    fn strong_expands_once_flat_keeps_weak_ignores() {
+    fn strong_expands_once_flat_expands_structure_once() {
         let mut m = Marker::default();
         m.reset(5);
-        m.reach(0, Strength::Strong);
-        m.reach(0, Strength::Strong);
-        assert_eq!(m.pop_grey(), Some(0));
+        assert!(m.reach(0, Reach::Strong));
+        assert!(!m.reach(0, Reach::Strong));
+        assert_eq!(m.pop_grey(), Some((0, Reach::Strong)));
         assert_eq!(m.pop_grey(), None, "a node is queued once");
-        m.reach(1, Strength::Flat);
+        assert!(m.reach(1, Reach::Flat));
+        assert!(!m.reach(1, Reach::Flat));
         assert!(m.is_live(1));
-        assert_eq!(m.pop_grey(), None, "flat does not queue");
-        m.reach(1, Strength::Strong);
-        assert_eq!(m.pop_grey(), Some(1), "flat then strong expands");
-        m.reach(2, Strength::Weak);
-        assert!(!m.is_live(2));
-        assert_eq!(m.live_count(), 2);
+        assert_eq!(m.pop_grey(), Some((1, Reach::Flat)), "once, for its structure");
+        assert_eq!(m.pop_grey(), None);
+        m.reach(1, Reach::Strong);
+        assert_eq!(m.pop_grey(), Some((1, Reach::Strong)), "flat then strong expands");
+        m.reach(2, Reach::Strong);
+        assert!(!m.reach(2, Reach::Flat), "strong then flat: nothing more");
+        assert_eq!(m.pop_grey(), Some((2, Reach::Strong)));
+        assert_eq!(m.pop_grey(), None);
+        assert_eq!(m.live_count(), 3);
+    }
+
+    #[test]
+    fn a_flat_entry_of_a_node_expanded_since_is_dropped() {
+        let mut m = Marker::default();
+        m.reset(2);
+        m.reach(0, Reach::Flat);
+        m.reach(0, Reach::Strong);
+        assert_eq!(m.pop_grey(), Some((0, Reach::Strong)));
+        assert_eq!(m.pop_grey(), None, "the strong expansion covers the flat one");
+    }
+
+    #[test]
+    fn structure_passes_the_reach_on() {
+        use Strength::{Flat, Strong, Structural, Weak};
+        // 0 (flat root) ⇢ 1 structural ⇢ 2 structural; 1 → 3 strong,
+        // 1 → 4 flat, 1 → 5 weak: only the structure is followed, flat.
+        let edges = [
+            (0, 1, Structural),
+            (1, 2, Structural),
+            (1, 3, Strong),
+            (1, 4, Flat),
+            (1, 5, Weak),
+        ];
+        let mut m = Marker::default();
+        m.reset(6);
+        m.reach(0, Reach::Flat);
+        let expanded = drain(&mut m, &edges);
+        assert_eq!(expanded, [(0, Reach::Flat), (1, Reach::Flat), (2, Reach::Flat)]);
+        let live: Vec<u32> = (0..6).filter(|&i| m.is_live(i)).collect();
+        assert_eq!(live, [0, 1, 2]);
+        // Strongly, everything but the weak edge.
+        m.reset(6);
+        m.reach(0, Reach::Strong);
+        drain(&mut m, &edges);
+        let live: Vec<u32> = (0..6).filter(|&i| m.is_live(i)).collect();
+        assert_eq!(live, [0, 1, 2, 3, 4]);
     }
 
     #[test]
@@ -296,8 +418,8 @@ mod tests {
         ];
         let mut m = Marker::default();
         m.reset(8);
-        m.reach(a, s);
-        m.reach(c, s);
+        m.reach(a, Reach::Strong);
+        m.reach(c, Reach::Strong);
         drain(&mut m, &edges);
         let live: Vec<u32> = (0..8).filter(|&i| m.is_live(i)).collect();
         assert_eq!(live, vec![a, b, c, d, f, h]);
@@ -307,7 +429,7 @@ mod tests {
     fn reset_forgets_colours_and_grow_starts_white() {
         let mut m = Marker::default();
         m.reset(100);
-        m.reach(99, Strength::Strong);
+        m.reach(99, Reach::Strong);
         m.reset(100);
         assert!(!m.is_live(99));
         assert_eq!(m.pop_grey(), None);
@@ -322,7 +444,7 @@ mod tests {
             let mut m = Marker::default();
             m.reset(len);
             for id in (0..len as u32).filter(|id| id % 3 == 0) {
-                m.reach(id, Strength::Flat);
+                m.reach(id, Reach::Flat);
             }
             let dead: Vec<u32> = m.dead_ids().collect();
             let expected: Vec<u32> = (0..len as u32).filter(|id| id % 3 != 0).collect();
@@ -337,7 +459,7 @@ mod tests {
         const LEN: u32 = 200_000;
         let mut m = Marker::default();
         m.reset(LEN as usize);
-        m.reach(7, Strength::Flat);
+        m.reach(7, Reach::Flat);
         let (mut turned_live, mut grey) = (0, Vec::new());
         let start = std::sync::Barrier::new(2);
         std::thread::scope(|scope| {
@@ -346,13 +468,13 @@ mod tests {
                 start.wait();
                 let mut turned = 0;
                 for id in 0..LEN {
-                    let strength = if id % 5 == 0 {
-                        Strength::Flat
+                    let reach = if id % 5 == 0 {
+                        Reach::Flat
                     } else {
-                        Strength::Strong
+                        Reach::Strong
                     };
-                    turned += usize::from(marks.reach(id, strength));
-                    turned += usize::from(marks.reach(id, Strength::Strong));
+                    turned += usize::from(marks.reach(id, reach));
+                    turned += usize::from(marks.reach(id, Reach::Strong));
                 }
                 (turned, marks.grey)
             };
@@ -363,9 +485,16 @@ mod tests {
                 grey.extend(ids);
             }
         });
-        grey.sort_unstable();
+        let (mut flat, mut strong): (Vec<u32>, Vec<u32>) =
+            grey.into_iter().partition(|&entry| entry & FLAT_ENTRY != 0);
+        strong.sort_unstable();
         let expected: Vec<u32> = (0..LEN).collect();
-        assert_eq!(grey, expected, "each id queued exactly once");
+        assert_eq!(strong, expected, "each id queued strongly exactly once");
+        flat.sort_unstable();
+        let flat_ids = flat.len();
+        flat.dedup();
+        assert_eq!(flat.len(), flat_ids, "flat entries are queued at most once");
+        assert!(flat.iter().all(|&entry| (entry & !FLAT_ENTRY) % 5 == 0 && entry != (7 | FLAT_ENTRY)));
         assert_eq!(
             turned_live,
             LEN as usize - 1,

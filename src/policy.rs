@@ -2,20 +2,26 @@
 //! retention, limits. Each is a pure function of the collection's `now`, and
 //! each takes effect only as extra roots or as the strength of a reference,
 //! so the mark core never sees a clock.
+//!
+//! Every comparison keeps at its boundary: a node used exactly a grace
+//! period ago, a history entry exactly as old as `keep_younger_than`, a
+//! lease whose deadline is exactly `now`, are kept; so is anything stamped
+//! after `now`, whatever the period, zero included (a writer's clock may
+//! run ahead, and sweeping is the side that cannot be undone).
 
 use std::time::{Duration, SystemTime};
 
 use crate::Strength;
 
 /// Whether a node last used (or created) at `last_used` is within a grace
-/// period of `grace` at `now`. A grace period of zero disables it; a time
-/// in the future counts as within (a writer's clock may run ahead).
+/// period of `grace` at `now`: at most `grace` old, exactly `grace`
+/// included, or stamped after `now` (a writer's clock may run ahead). Zero
+/// keeps what was used at `now` or later, as rkt's `--grace-period=0s`.
 pub(crate) fn within_grace(last_used: SystemTime, now: SystemTime, grace: Duration) -> bool {
-    !grace.is_zero()
-        && match now.duration_since(last_used) {
-            Ok(age) => age < grace,
-            Err(_) => true,
-        }
+    match now.duration_since(last_used) {
+        Ok(age) => age <= grace,
+        Err(_) => true,
+    }
 }
 
 /// Which entries of a history (image stream tags, build results, releases)
@@ -47,7 +53,8 @@ pub(crate) fn within_grace(last_used: SystemTime, now: SystemTime, grace: Durati
 pub struct Retention {
     /// Keep the newest this many entries of each history.
     pub keep_last: Option<usize>,
-    /// Keep entries created less than this long before `now`.
+    /// Keep entries created at most this long before `now` (exactly this
+    /// long included), and entries created after `now`.
     pub keep_younger_than: Option<Duration>,
 }
 
@@ -72,6 +79,10 @@ impl Retention {
 /// collection fails with [`crate::Error::SweepLimitExceeded`], which carries
 /// the would-be sweep; nothing is removed unless the caller, having looked,
 /// removes it explicitly. The default has no limit.
+///
+/// "At most" includes the limit: a collection that would sweep exactly
+/// `max_nodes`, or exactly `max_share` of the listed nodes, goes ahead;
+/// one node more trips the breaker.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct SweepLimit {
@@ -152,13 +163,15 @@ mod tests {
     fn grace_edges() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         let hour = Duration::from_secs(10);
+        let ns = Duration::from_nanos(1);
         assert!(within_grace(now - Duration::from_secs(9), now, hour));
-        assert!(
-            !within_grace(now - hour, now, hour),
-            "exactly as old is out"
-        );
+        assert!(within_grace(now - hour, now, hour), "exactly as old is in");
+        assert!(!within_grace(now - hour - ns, now, hour), "a nanosecond more is out");
         assert!(within_grace(now + hour, now, hour), "the future is within");
-        assert!(!within_grace(now, now, Duration::ZERO), "zero disables");
+        let zero = Duration::ZERO;
+        assert!(within_grace(now, now, zero), "zero keeps what is used now");
+        assert!(within_grace(now + ns, now, zero), "and what is stamped later");
+        assert!(!within_grace(now - ns, now, zero), "but nothing older");
     }
 
     #[test]

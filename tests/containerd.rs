@@ -5,14 +5,23 @@
 //!
 //! How each containerd rule maps onto the crate:
 //!
-//! - images and containers: plain strong roots;
+//! - images: listed, and plain strong roots; an image's target is a
+//!   [`Strength::Structural`] reference, so that a flat lease holding the
+//!   image keeps its target (`resourceImageFlat` → `resourceContentFlat`);
+//! - containers: plain strong roots (containerd never sweeps them);
+//! - a snapshot's parent: a structural reference, kept through a flat
+//!   lease as containerd's `resourceSnapshotFlat` keeps it;
 //! - `containerd.io/gc.root`: a strong root;
 //! - a lease: the lease node is an expiring root
-//!   ([`ReferenceSink::expiring`]) and holds its resources in its
+//!   ([`ReferenceSink::expiring`], held until `now` is past the deadline,
+//!   as containerd's `now.After(expire)`) and holds its resources in its
 //!   `references`, flat for `containerd.io/gc.flat`;
 //! - an ingest: an expiring root whose reference is its expected content;
-//! - `containerd.io/gc.ref.*` labels: references;
-//! - `containerd.io/gc.bref.content*` labels: [`NodeSink::lives_with`];
+//! - `containerd.io/gc.ref.*` labels: strong references, which a flat
+//!   reach does not follow;
+//! - `containerd.io/gc.bref.content*` labels:
+//!   [`NodeSink::back_reference`] with `Strength::Strong`, followed when
+//!   the parent is reached strongly, not through a flat hold;
 //! - `containerd.io/gc.cond.<name> = usedat<2h`: the reference named
 //!   `<name>` holds only while `containerd.io/usedat.<name>` is within 2 h
 //!   of now ([`ReferenceSink::add_if`]).
@@ -36,6 +45,7 @@ use resource_gc::{
 enum Kind {
     Content,
     Snapshot,
+    Image,
     Lease,
     Ingest,
 }
@@ -57,12 +67,16 @@ const USED_AT: &str = "containerd.io/usedat.";
 const DEFAULT: Ns = "default";
 const HOUR: Duration = Duration::from_secs(3600);
 const MINUTE: Duration = Duration::from_secs(60);
+const NANO: Duration = Duration::from_nanos(1);
 
 fn content(ns: Ns, digest: &str) -> Res {
     Node::new(Kind::Content, ns, digest.to_string())
 }
 fn snapshot(ns: Ns, key: &str) -> Res {
     Node::new(Kind::Snapshot, ns, key.to_string())
+}
+fn image(ns: Ns, name: &str) -> Res {
+    Node::new(Kind::Image, ns, name.to_string())
 }
 fn lease(ns: Ns, id: &str) -> Res {
     Node::new(Kind::Lease, ns, id.to_string())
@@ -211,6 +225,7 @@ impl Store {
         let removed = match node.kind {
             Kind::Content => space.content.remove(key).is_some(),
             Kind::Snapshot => space.snapshots.remove(key).is_some(),
+            Kind::Image => space.images.remove(key).is_some(),
             Kind::Lease => space.leases.remove(key).is_some(),
             Kind::Ingest => space.ingests.remove(key).is_some(),
         };
@@ -223,6 +238,7 @@ impl Store {
             match node.kind {
                 Kind::Content => space.content.contains_key(key),
                 Kind::Snapshot => space.snapshots.contains_key(key),
+                Kind::Image => space.images.contains_key(key),
                 Kind::Lease => space.leases.contains_key(key),
                 Kind::Ingest => space.ingests.contains_key(key),
             }
@@ -277,7 +293,8 @@ impl CollectionContext for Store {
                 nodes.push(&node);
                 for (key, parent) in labels {
                     if key.starts_with(BREF_CONTENT) {
-                        nodes.lives_with(&node, &content(ns, parent));
+                        let parent = content(ns, parent);
+                        nodes.back_reference(&node, &parent, Strength::Strong);
                     }
                 }
             }
@@ -285,6 +302,7 @@ impl CollectionContext for Store {
                 .snapshots
                 .keys()
                 .for_each(|k| nodes.push(&snapshot(ns, k)));
+            space.images.keys().for_each(|k| nodes.push(&image(ns, k)));
             space.leases.keys().for_each(|k| nodes.push(&lease(ns, k)));
             space
                 .ingests
@@ -296,8 +314,8 @@ impl CollectionContext for Store {
 
     fn roots(&mut self, roots: &mut Refs<'_>) -> Result<(), Infallible> {
         for (&ns, space) in &self.namespaces {
-            for target in space.images.values() {
-                roots.strong(&content(ns, target));
+            for name in space.images.keys() {
+                roots.strong(&image(ns, name));
             }
             for container in space.containers.values() {
                 roots.strong(&snapshot(ns, &container.snapshot));
@@ -344,9 +362,14 @@ impl CollectionContext for Store {
             Kind::Snapshot => {
                 if let Some(s) = space.snapshots.get(&node.key) {
                     if let Some(parent) = &s.parent {
-                        refs.strong(&snapshot(ns, parent));
+                        refs.structural(&snapshot(ns, parent));
                     }
                     label_references(ns, &s.labels, Strength::Strong, refs);
+                }
+            }
+            Kind::Image => {
+                if let Some(target) = space.images.get(&node.key) {
+                    refs.structural(&content(ns, target));
                 }
             }
             Kind::Lease => {
@@ -446,9 +469,27 @@ fn an_unexpired_lease_keeps_its_content_and_what_that_references() {
 }
 
 #[test]
+fn a_lease_holds_at_its_deadline_and_expires_a_nanosecond_later() {
+    // containerd: `now.After(expire)`; at the instant itself it holds.
+    for (now, held) in [
+        (at(2 * HOUR) - NANO, true),
+        (at(2 * HOUR), true),
+        (at(2 * HOUR) + NANO, false),
+    ] {
+        let mut store = Store::default();
+        let expires = unix(at(2 * HOUR));
+        pulled_under_lease(&mut store, &[(GC_EXPIRE, &expires)]);
+        let (garbage, stats) = gc(&mut store, now);
+        assert_eq!(garbage.contains(&lease(DEFAULT, "pull")), !held, "{now:?}");
+        assert_eq!(garbage.contains(&blob("sha256:layer")), !held, "{now:?}");
+        assert_eq!(stats.roots_by_kind.leases, usize::from(held));
+        assert_eq!(stats.roots_by_kind.leases_expired, usize::from(!held));
+    }
+}
+
+#[test]
 fn an_expired_lease_keeps_nothing_and_is_swept_itself() {
-    // Exactly at the deadline the lease has expired.
-    for now in [at(2 * HOUR), at(3 * HOUR)] {
+    for now in [at(2 * HOUR) + NANO, at(3 * HOUR)] {
         let mut store = Store::default();
         let expires = unix(at(2 * HOUR));
         pulled_under_lease(&mut store, &[(GC_EXPIRE, &expires)]);
@@ -800,4 +841,142 @@ fn root_counts_by_kind() {
     kinds.back_references = 1;
     assert_eq!(stats.roots_by_kind, kinds);
     assert_eq!(stats.roots, 7 + 2);
+}
+
+/// containerd's `TestMetadataCollector` (core/metadata/db_test.go), the
+/// resources the crate models: images, containers' snapshots, `gc.root`,
+/// plain and flat leases, label references, snapshot chains.
+#[test]
+fn containerd_test_metadata_collector() {
+    let mut store = Store::default();
+    let ns = store.ns("test");
+    ns.blob("blob1", &[])
+        .blob("blob2", &[])
+        .blob("blob3", &[])
+        .blob("blob4", &[(GC_ROOT, "")])
+        .image("image-1", "blob2")
+        .snapshot("native/1", None, &[])
+        .snapshot("native/2", Some("native/1"), &[])
+        .snapshot("native/3", Some("native/2"), &[])
+        .snapshot("native/4", Some("native/3"), &[])
+        .snapshot("native/5", Some("native/3"), &[])
+        .container("1", "native/4", &[])
+        // A plain lease: what it holds keeps its label references.
+        .blob("blob5", &[("containerd.io/gc.ref.content.0", "blob6")])
+        .blob("blob6", &[])
+        .snapshot(
+            "native/6",
+            None,
+            &[("containerd.io/gc.ref.content.0", "blob7")],
+        )
+        .blob("blob7", &[])
+        .lease(
+            "lease-1",
+            &[],
+            vec![content("test", "blob5"), snapshot("test", "native/6")],
+        )
+        // A flat lease: what it holds keeps its parents, not its labels.
+        .blob("blob8", &[("containerd.io/gc.ref.content.0", "blob9")])
+        .blob("blob9", &[])
+        .snapshot("native/7", None, &[("containerd.io/gc.ref.content.0", "blob10")])
+        .snapshot("native/8", Some("native/7"), &[])
+        .snapshot("native/9", Some("native/8"), &[])
+        .blob("blob10", &[])
+        .lease(
+            "lease-2",
+            &[(GC_FLAT, "")],
+            vec![content("test", "blob8"), snapshot("test", "native/9")],
+        )
+        .blob("blob11", &[])
+        .blob("blob12", &[])
+        .lease("lease-3", &[], vec![content("test", "blob11")]);
+
+    let (garbage, stats) = gc(&mut store, at(Duration::ZERO));
+    let test = |key: &str| content("test", key);
+    assert_eq!(
+        garbage,
+        set([
+            test("blob1"),
+            test("blob3"),
+            snapshot("test", "native/5"),
+            test("blob9"),
+            test("blob10"),
+            test("blob12"),
+        ])
+    );
+    for kept in ["native/1", "native/4", "native/6", "native/7", "native/8", "native/9"] {
+        assert!(store.exists(&snapshot("test", kept)), "{kept}");
+    }
+    // native/9 and its parents were reached flat and read for their
+    // structure only; blob8 too.
+    assert_eq!(stats.nodes_expanded_flat, 4);
+}
+
+/// containerd's `TestGCRefs`, flat cases: a flat image keeps its target
+/// content flat (none of the image's or the content's labels), a flat
+/// snapshot keeps its parent flat.
+#[test]
+fn containerd_test_gc_refs_flat_image_and_snapshot() {
+    let image1 = image("ns1", "image1");
+    let mut store = Store::default();
+    store
+        .ns("ns1")
+        .blob("dgst3", &[("containerd.io/gc.ref.content", "dgst1")])
+        .blob("dgst1", &[])
+        .image("image1", "dgst3")
+        .lease("pull", &[(GC_FLAT, "")], vec![image1.clone()]);
+    store
+        .ns("ns3")
+        .snapshot("overlay/sn1", None, &[])
+        .snapshot(
+            "overlay/sn2",
+            Some("overlay/sn1"),
+            &[("containerd.io/gc.ref.content", "dgst2")],
+        )
+        .blob("dgst2", &[])
+        .lease("pull", &[(GC_FLAT, "")], vec![snapshot("ns3", "overlay/sn2")]);
+    // The image must be held by the flat lease alone: here images are not
+    // roots by themselves, as containerd's expired images are not.
+    let mut leased_only = LeasedImages(store);
+    let mut options = Options::default();
+    options.now = Some(at(Duration::ZERO));
+    let mut collector = Collector::new();
+    let collection = collector.collect_with(&mut leased_only, &options).unwrap();
+    let garbage: BTreeSet<Res> = collection.garbage().cloned().collect();
+    assert_eq!(
+        garbage,
+        set([content("ns1", "dgst1"), content("ns3", "dgst2")]),
+        "the flat image keeps dgst3 flat, the flat sn2 keeps sn1 flat"
+    );
+    assert!(collection.is_live(&image1));
+    assert!(collection.is_live(&content("ns1", "dgst3")));
+    assert!(collection.is_live(&snapshot("ns3", "overlay/sn1")));
+}
+
+/// The containerd store with images that are not roots by themselves, as
+/// containerd's expired images are not: only what leases them keeps them.
+struct LeasedImages(Store);
+
+impl CollectionContext for LeasedImages {
+    type Kind = Kind;
+    type Namespace = Ns;
+    type Key = String;
+    type Error = Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, Kind, Ns, String>) -> Result<(), Infallible> {
+        self.0.all(nodes)
+    }
+
+    fn roots(&mut self, roots: &mut Refs<'_>) -> Result<(), Infallible> {
+        for (&ns, space) in &self.0.namespaces {
+            for id in space.leases.keys() {
+                roots.strong(&lease(ns, id));
+            }
+        }
+        Ok(())
+    }
+
+    fn references(&mut self, node: &Res, refs: &mut Refs<'_>) -> Result<(), Infallible> {
+        self.0.references(node, refs)
+    }
 }

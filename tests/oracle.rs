@@ -511,7 +511,7 @@ fn is_subset(smaller: &[u32], larger: &[u32]) -> bool {
 fn upgraded(strength: Strength) -> Strength {
     match strength {
         Strength::Weak => Strength::Flat,
-        Strength::Flat | Strength::Strong => Strength::Strong,
+        _ => Strength::Strong,
     }
 }
 

@@ -313,6 +313,7 @@ impl Mark {
                     self.queue.push_back(key);
                 }
             }
+            other => unreachable!("this oracle's scenarios never emit {other:?}"),
         }
     }
 }

@@ -392,6 +392,7 @@ fn expected(store: &MemStore) -> (HashSet<u32>, Vec<u32>) {
             live.insert(key);
         }
         Weak => {}
+        other => unreachable!("this test never emits {other:?}"),
     };
     for (node, strength) in &store.roots {
         reach(node.key, *strength, &mut queue);
