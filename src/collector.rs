@@ -656,9 +656,11 @@ where
         };
         loop {
             let grey = self.marker.grey_len();
-            if grey == 0 {
+            if grey == 0 && !self.marker.has_flat() {
                 return Ok(());
             }
+            // Few strong nodes, or only flat ones (which the calling thread
+            // follows alone, once no strong work is left).
             if grey < threads * EXPAND_BATCH {
                 self.expand_here(ctx, run, shared)?;
                 continue;
@@ -694,7 +696,10 @@ where
             let mut failure = None;
             for outcome in outcomes {
                 match outcome {
-                    Ok(state) => self.main.absorb(state),
+                    Ok((state, mut flat)) => {
+                        self.marker.add_flat(&mut flat);
+                        self.main.absorb(state);
+                    }
                     // The error that stopped the others, not one that
                     // raced it.
                     Err(Failed { first, error }) => {
@@ -976,10 +981,16 @@ where
     ) -> Result<usize, Error<E, Node<T, N, K>>> {
         let batch = if self.defer { EXPAND_BATCH } else { 1 };
         let mut expanded = 0;
+        // A batch starts with every reference of the last one resolved and
+        // every unseen target interned: strong work, if any is left, is on
+        // the stack. Once this batch expands a strong node, its references
+        // may hold more, until the batch ends.
+        let mut strong_done = true;
         while expanded < batch {
-            let Some((id, reach)) = marks.pop_grey() else {
+            let Some((id, reach)) = marks.pop_grey(strong_done) else {
                 break;
             };
+            strong_done &= reach == Reach::Flat;
             let node = self.nodes.get(id);
             let mut referencer = Referencer {
                 nodes: self.nodes,
@@ -1037,14 +1048,15 @@ where
     /// One thread of a shared mark: takes grey nodes from `pool`, expands
     /// them with [`SharedContext::references_shared`], and gives half of
     /// its own back whenever another thread has run out. Ends when every
-    /// thread has run out, or one has failed.
+    /// thread has run out, or one has failed. Returns its counts and the
+    /// nodes it reached flat, whose structure the calling thread follows.
     fn work<C>(
         &self,
         marker: &Marker,
         pool: &Pool,
         checkpoint: &Checkpoint,
         ctx: &C,
-    ) -> Result<ThreadState<Node<T, N, K>>, Failure<C>>
+    ) -> Result<(ThreadState<Node<T, N, K>>, Vec<u32>), Failure<C>>
     where
         C: SharedContext<Kind = T, Namespace = N, Key = K>,
     {
@@ -1075,7 +1087,7 @@ where
                 }
             }
         }
-        Ok(state)
+        Ok((state, marks.flat))
     }
 }
 

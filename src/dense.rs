@@ -175,7 +175,8 @@ impl DenseCollector {
         stats.roots = std::mem::take(&mut sink.followed);
         checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
 
-        while let Some((id, reach)) = sink.marker.pop_grey() {
+        // No buffers here: strong work not on the stack is no work at all.
+        while let Some((id, reach)) = sink.marker.pop_grey(true) {
             sink.from = reach;
             ctx.references(id, &mut sink)
                 .map_err(|source| Error::References { node: id, source })?;

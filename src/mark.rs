@@ -8,15 +8,18 @@
 //!   reach touches one cache line: `LIVE` (the node is kept) and `EXPANDED`
 //!   (all its references are, or will be, followed). White is `00`; a node
 //!   held flat is `LIVE` only; a node reached strongly is `LIVE | EXPANDED`.
-//! - The grey stack holds two kinds of entry. A node is pushed once when it
-//!   turns `EXPANDED` (a strong entry: all its references are followed),
-//!   and once when a flat reach turns it live from white (a flat entry:
-//!   only its structure is followed, [`Reach::Flat`]). A flat entry popped
-//!   after the node turned `EXPANDED` is dropped: the strong expansion
-//!   covers it. So a node is expanded at most once each way. The grey set
-//!   *is* the stack; a popped node is black.
-//! - Ids are below [`MAX_IDS`] (2^31): the top bit of a grey entry says
-//!   it is a flat one.
+//! - A node is pushed on the grey stack once, when it turns `EXPANDED`.
+//!   A node a flat reach turns live from white is pushed once on the
+//!   *flat* stack: its structure, and only that, is to be followed
+//!   ([`Reach::Flat`]). The grey set *is* the two stacks; a popped node is
+//!   black.
+//! - Strong work goes first: a flat node is popped only once no strong work
+//!   is left ([`Marks::pop_grey`] is told when that is), and then only if
+//!   it has not turned `EXPANDED` since. A flat expansion reaches only
+//!   flat, so by then the strongly reached set is final, and a node is
+//!   expanded exactly once: fully if it is reached strongly at all, for
+//!   its structure if it is reached only flat. That set does not depend
+//!   on the order of the mark, so neither do the counts.
 //! - Nothing here recurses: marking depth is bounded by heap memory, not by
 //!   the thread's stack.
 //! - Colour words are atomics so that several threads can mark at once
@@ -29,9 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::Strength;
 
-/// Ids are below this: the top bit of a grey entry marks a flat one.
-pub(crate) const MAX_IDS: usize = 1 << 31;
-const FLAT_ENTRY: u32 = 1 << 31;
+/// Ids are `u32`: half the memory of `usize` in every id-indexed buffer.
+pub(crate) const MAX_IDS: usize = u32::MAX as usize;
 
 const LIVE: u64 = 0b01;
 /// The `LIVE` bit of every pair in a word.
@@ -75,16 +77,20 @@ pub(crate) trait Marks {
     /// Flat: kept, and, if it was white, queued for a flat expansion.
     fn reach(&mut self, id: u32, reach: Reach) -> bool;
 
-    /// Takes the next grey node and how far to expand it.
-    fn pop_grey(&mut self) -> Option<(u32, Reach)>;
+    /// Takes the next grey node and how far to expand it: a strong one if
+    /// there is any, else, if `strong_done` (the caller knows no strong
+    /// work is pending anywhere), a flat one not reached strongly since.
+    fn pop_grey(&mut self, strong_done: bool) -> Option<(u32, Reach)>;
 }
 
-/// Colour bits and the grey stack for one mark.
+/// Colour bits and the grey stacks for one mark.
 #[derive(Debug, Default)]
 pub(crate) struct Marker {
     colours: Vec<AtomicU64>,
     len: usize,
     grey: Vec<u32>,
+    /// Nodes reached flat from white, whose structure is to be followed.
+    flat: Vec<u32>,
 }
 
 impl Marker {
@@ -93,6 +99,7 @@ impl Marker {
     pub(crate) fn reset(&mut self, len: usize) {
         self.colours.clear();
         self.grey.clear();
+        self.flat.clear();
         self.len = 0;
         self.grow(len);
     }
@@ -115,9 +122,19 @@ impl Marker {
         }
     }
 
-    /// How many nodes are grey.
+    /// How many nodes are grey (strong work).
     pub(crate) fn grey_len(&self) -> usize {
         self.grey.len()
+    }
+
+    /// Whether nodes reached flat wait for their structure to be followed.
+    pub(crate) fn has_flat(&self) -> bool {
+        !self.flat.is_empty()
+    }
+
+    /// Takes over the flat nodes a thread of a shared mark reached.
+    pub(crate) fn add_flat(&mut self, flat: &mut Vec<u32>) {
+        self.flat.append(flat);
     }
 
     /// Hands the grey stack out, for the threads of a shared mark to share
@@ -140,6 +157,7 @@ impl Marker {
         SharedMarks {
             colours: &self.colours,
             grey: Vec::new(),
+            flat: Vec::new(),
         }
     }
 
@@ -190,28 +208,6 @@ fn slot(id: u32) -> (usize, u32) {
     )
 }
 
-/// Whether the colour `word` holds `EXPANDED` for `id`.
-#[inline]
-fn expanded_in(word: u64, id: u32) -> bool {
-    word & (EXPANDED << slot(id).1) != 0
-}
-
-/// The next entry of `grey` to expand, dropping flat entries of nodes
-/// that have turned `EXPANDED` since (`colour` reads a node's word).
-#[inline]
-fn pop_entry(grey: &mut Vec<u32>, colour: impl Fn(u32) -> u64) -> Option<(u32, Reach)> {
-    loop {
-        let entry = grey.pop()?;
-        if entry & FLAT_ENTRY == 0 {
-            return Some((entry, Reach::Strong));
-        }
-        let id = entry & !FLAT_ENTRY;
-        if !expanded_in(colour(id), id) {
-            return Some((id, Reach::Flat));
-        }
-    }
-}
-
 impl Marks for Marker {
     #[inline]
     fn reach(&mut self, id: u32, reach: Reach) -> bool {
@@ -229,7 +225,7 @@ impl Marks for Marker {
             Reach::Flat => {
                 if was_white {
                     *colour |= LIVE << shift;
-                    self.grey.push(id | FLAT_ENTRY);
+                    self.flat.push(id);
                 }
             }
         }
@@ -237,15 +233,28 @@ impl Marks for Marker {
     }
 
     #[inline]
-    fn pop_grey(&mut self) -> Option<(u32, Reach)> {
-        let colours = &self.colours;
-        pop_entry(&mut self.grey, |id| colours[slot(id).0].load(Relaxed))
+    fn pop_grey(&mut self, strong_done: bool) -> Option<(u32, Reach)> {
+        if let Some(id) = self.grey.pop() {
+            return Some((id, Reach::Strong));
+        }
+        if !strong_done {
+            return None;
+        }
+        while let Some(id) = self.flat.pop() {
+            let (word, shift) = slot(id);
+            if *self.colours[word].get_mut() & (EXPANDED << shift) == 0 {
+                return Some((id, Reach::Flat));
+            }
+        }
+        None
     }
 }
 
 /// One thread of a shared mark: reaches through atomic `fetch_or` on the
 /// colours every thread shares, and keeps the nodes it turned grey on a
-/// stack of its own (which it may share out: [`SharedMarks::grey`]).
+/// stack of its own (which it may share out: [`SharedMarks::grey`]). It
+/// does strong work only: the nodes it reaches flat go to its `flat`
+/// stack, for the calling thread to follow once no strong work is left.
 ///
 /// `Relaxed` is enough: a colour bit says only that some thread has taken
 /// the node; the nodes themselves are not written during the mark, and
@@ -255,6 +264,8 @@ pub(crate) struct SharedMarks<'a> {
     colours: &'a [AtomicU64],
     /// This thread's grey nodes.
     pub(crate) grey: Vec<u32>,
+    /// The nodes this thread reached flat from white.
+    pub(crate) flat: Vec<u32>,
 }
 
 impl Marks for SharedMarks<'_> {
@@ -276,16 +287,15 @@ impl Marks for SharedMarks<'_> {
         let was_white = before & (LIVE << shift) == 0;
         match reach {
             Reach::Strong if before & (EXPANDED << shift) == 0 => self.grey.push(id),
-            Reach::Flat if was_white => self.grey.push(id | FLAT_ENTRY),
+            Reach::Flat if was_white => self.flat.push(id),
             _ => {}
         }
         was_white
     }
 
     #[inline]
-    fn pop_grey(&mut self) -> Option<(u32, Reach)> {
-        let colours = self.colours;
-        pop_entry(&mut self.grey, |id| colours[slot(id).0].load(Relaxed))
+    fn pop_grey(&mut self, _strong_done: bool) -> Option<(u32, Reach)> {
+        Some((self.grey.pop()?, Reach::Strong))
     }
 }
 
@@ -331,7 +341,7 @@ mod tests {
     /// each through the reach its source was expanded with.
     fn drain(m: &mut Marker, edges: &[(u32, u32, Strength)]) -> Vec<(u32, Reach)> {
         let mut expanded = Vec::new();
-        while let Some((id, reach)) = m.pop_grey() {
+        while let Some((id, reach)) = m.pop_grey(true) {
             expanded.push((id, reach));
             for &(from, to, s) in edges {
                 if let Some(through) = reach.through(s).filter(|_| from == id) {
@@ -348,30 +358,35 @@ mod tests {
         m.reset(5);
         assert!(m.reach(0, Reach::Strong));
         assert!(!m.reach(0, Reach::Strong));
-        assert_eq!(m.pop_grey(), Some((0, Reach::Strong)));
-        assert_eq!(m.pop_grey(), None, "a node is queued once");
+        assert_eq!(m.pop_grey(true), Some((0, Reach::Strong)));
+        assert_eq!(m.pop_grey(true), None, "a node is queued once");
         assert!(m.reach(1, Reach::Flat));
         assert!(!m.reach(1, Reach::Flat));
         assert!(m.is_live(1));
-        assert_eq!(m.pop_grey(), Some((1, Reach::Flat)), "once, for its structure");
-        assert_eq!(m.pop_grey(), None);
+        assert_eq!(m.pop_grey(true), Some((1, Reach::Flat)), "once, for its structure");
+        assert_eq!(m.pop_grey(true), None);
         m.reach(1, Reach::Strong);
-        assert_eq!(m.pop_grey(), Some((1, Reach::Strong)), "flat then strong expands");
+        assert_eq!(m.pop_grey(true), Some((1, Reach::Strong)), "flat then strong expands");
         m.reach(2, Reach::Strong);
         assert!(!m.reach(2, Reach::Flat), "strong then flat: nothing more");
-        assert_eq!(m.pop_grey(), Some((2, Reach::Strong)));
-        assert_eq!(m.pop_grey(), None);
+        assert_eq!(m.pop_grey(true), Some((2, Reach::Strong)));
+        assert_eq!(m.pop_grey(true), None);
         assert_eq!(m.live_count(), 3);
     }
 
     #[test]
-    fn a_flat_entry_of_a_node_expanded_since_is_dropped() {
+    fn flat_work_waits_for_strong_work_and_yields_to_it() {
         let mut m = Marker::default();
-        m.reset(2);
+        m.reset(3);
         m.reach(0, Reach::Flat);
+        m.reach(1, Reach::Flat);
+        m.reach(2, Reach::Strong);
+        assert_eq!(m.pop_grey(false), Some((2, Reach::Strong)));
+        assert_eq!(m.pop_grey(false), None, "strong work may still be pending");
         m.reach(0, Reach::Strong);
-        assert_eq!(m.pop_grey(), Some((0, Reach::Strong)));
-        assert_eq!(m.pop_grey(), None, "the strong expansion covers the flat one");
+        assert_eq!(m.pop_grey(true), Some((0, Reach::Strong)));
+        assert_eq!(m.pop_grey(true), Some((1, Reach::Flat)));
+        assert_eq!(m.pop_grey(true), None, "0 was reached strongly: its flat entry is dropped");
     }
 
     #[test]
@@ -432,7 +447,7 @@ mod tests {
         m.reach(99, Reach::Strong);
         m.reset(100);
         assert!(!m.is_live(99));
-        assert_eq!(m.pop_grey(), None);
+        assert_eq!(m.pop_grey(true), None);
         m.grow(200);
         assert!(!m.is_live(150));
         assert!(!m.is_live(10_000), "beyond the marker is white");
@@ -460,7 +475,7 @@ mod tests {
         let mut m = Marker::default();
         m.reset(LEN as usize);
         m.reach(7, Reach::Flat);
-        let (mut turned_live, mut grey) = (0, Vec::new());
+        let (mut turned_live, mut grey, mut flat) = (0, Vec::new(), Vec::new());
         let start = std::sync::Barrier::new(2);
         std::thread::scope(|scope| {
             let race = || {
@@ -476,25 +491,24 @@ mod tests {
                     turned += usize::from(marks.reach(id, reach));
                     turned += usize::from(marks.reach(id, Reach::Strong));
                 }
-                (turned, marks.grey)
+                (turned, marks.grey, marks.flat)
             };
             let theirs = scope.spawn(race);
             let mine = race();
-            for (turned, ids) in [mine, theirs.join().unwrap()] {
+            for (turned, ids, flat_ids) in [mine, theirs.join().unwrap()] {
                 turned_live += turned;
                 grey.extend(ids);
+                flat.extend(flat_ids);
             }
         });
-        let (mut flat, mut strong): (Vec<u32>, Vec<u32>) =
-            grey.into_iter().partition(|&entry| entry & FLAT_ENTRY != 0);
-        strong.sort_unstable();
+        grey.sort_unstable();
         let expected: Vec<u32> = (0..LEN).collect();
-        assert_eq!(strong, expected, "each id queued strongly exactly once");
+        assert_eq!(grey, expected, "each id queued strongly exactly once");
         flat.sort_unstable();
         let flat_ids = flat.len();
         flat.dedup();
         assert_eq!(flat.len(), flat_ids, "flat entries are queued at most once");
-        assert!(flat.iter().all(|&entry| (entry & !FLAT_ENTRY) % 5 == 0 && entry != (7 | FLAT_ENTRY)));
+        assert!(flat.iter().all(|&id| id % 5 == 0 && id != 7));
         assert_eq!(
             turned_live,
             LEN as usize - 1,
