@@ -5,14 +5,13 @@
 //!
 //! Ids the embedder emits are checked against [`DenseContext::node_count`];
 //! one out of range ends the collection with [`Error::IdOutOfRange`], never
-//! a panic and never a partial sweep. A node count past 2^31 is
-//! [`Error::TooManyNodes`]; one whose colour bits cannot be allocated is
-//! [`Error::OutOfMemory`].
+//! a panic and never a partial sweep. A node count whose colour bits (two
+//! per id) cannot be allocated is [`Error::OutOfMemory`].
 
 use std::time::Instant;
 
 use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
-use crate::mark::{MAX_IDS, Marker, Marks, Reach};
+use crate::mark::{Marker, Marks, Reach};
 use crate::{Error, Flow, Options, Phase, Progress, Stats, Strength};
 
 /// A store whose resources are the ids `0..node_count()`.
@@ -25,8 +24,7 @@ pub trait DenseContext {
     /// The embedder's own error, kept as the source of [`Error`].
     type Error: std::error::Error + 'static;
 
-    /// How many ids there are, at most 2^31. Read once, at the start of a
-    /// collection.
+    /// How many ids there are. Read once, at the start of a collection.
     fn node_count(&self) -> u32;
 
     /// Emits the roots.
@@ -149,11 +147,6 @@ impl DenseCollector {
         let mut stats = Stats::default();
         self.len = 0;
         let len = ctx.node_count();
-        if len as usize > MAX_IDS {
-            return Err(Error::TooManyNodes {
-                max: MAX_IDS as u64,
-            });
-        }
         self.marker
             .try_reset(len as usize)
             .map_err(|_| Error::OutOfMemory {

@@ -85,8 +85,7 @@ pub enum Error<E, R> {
         /// [`crate::DenseContext::node_count`].
         len: u32,
     },
-    /// The store has more distinct nodes than one collector can number
-    /// (2^31).
+    /// The store has more distinct nodes than 32-bit ids can number.
     #[error("the store lists more than {max} distinct nodes")]
     TooManyNodes {
         /// The most nodes one collector can hold.

@@ -99,9 +99,21 @@
 //! - **Weak**: keeps nothing (OpenShift's old image revisions), but still
 //!   says who refers to whom: it counts for the removal order
 //!   ([`SweepOrder::ReferrersFirst`]).
-//! - **Flat**: the target is live, but its references are not followed
-//!   through this edge (containerd's flat leases). A node reached both flat
-//!   and strongly is expanded.
+//! - **Flat**: the target is live with its structure, but its other
+//!   references are not followed through this edge (containerd's flat
+//!   leases). A node reached both flat and strongly is expanded fully.
+//! - **Structural**: the target is part of the referrer, held however the
+//!   referrer is held: strongly through a strong reach, flat through a
+//!   flat one (a snapshot's parent, an image's target, a row's payload
+//!   file). [`NodeSink::lives_with`] declares one from the child's side.
+//!
+//! Every node reached is read once
+//! ([`references`](CollectionContext::references)): fully if it is reached
+//! strongly at all, for its structure only if it is reached only flat.
+//!
+//! Every comparison with `now` keeps at its boundary: a lease is held
+//! through its deadline instant, a node used exactly a grace period ago is
+//! kept, and so is a node stamped after `now`, whatever the grace period.
 //!
 //! # Policies
 //!
@@ -114,8 +126,9 @@
 //! |---|---|---|
 //! | expiring roots (leases) | [`ReferenceSink::expiring`] in `roots` | containerd leases, ingests |
 //! | flat leases | the lease's `references` emitted with [`ReferenceSink::flat`] | containerd `gc.flat` |
+//! | parts: a snapshot's parent, an image's target | [`ReferenceSink::structural`], or [`NodeSink::lives_with`] from the child | containerd's flat snapshots and images |
 //! | grace period | [`NodeSink::push_used`] + [`Options::grace_period`] | rkt, git, Vespa `minAge` |
-//! | back-references | [`NodeSink::lives_with`] | containerd `gc.bref.*` |
+//! | back-references | [`NodeSink::back_reference`] | containerd `gc.bref.*` |
 //! | conditional references | [`ReferenceSink::add_if`] | containerd `gc.cond.*` |
 //! | pins by alias | [`Options::pins`] + [`CollectionContext::resolve_pin`] | Vespa `excludedRefs` |
 //! | keep N per group | [`ReferenceSink::history`] + [`Retention`] | OpenShift `keepTagRevisions`, `keepYoungerThan` |

@@ -219,11 +219,11 @@ fn garbage_len_is_exact_while_it_is_consumed() {
 }
 
 #[test]
-fn a_flat_root_is_kept_but_not_expanded() {
+fn a_flat_root_is_kept_but_its_references_are_not_followed() {
     let mut store = Dense::new(3);
     store.root(0, Flat).edge(0, 1, Strong);
     assert_eq!(garbage(&mut store), [1, 2]);
-    assert_eq!(store.expanded(), []);
+    assert_eq!(store.expanded(), [(0, 1)], "read once, for its structure");
 }
 
 #[test]
@@ -231,7 +231,7 @@ fn a_flat_edge_keeps_its_target_but_not_the_targets_children() {
     let mut store = Dense::new(3);
     store.root(0, Strong).edge(0, 1, Flat).edge(1, 2, Strong);
     assert_eq!(garbage(&mut store), [2]);
-    assert_eq!(store.expanded(), [(0, 1)]);
+    assert_eq!(store.expanded(), [(0, 1), (1, 1)]);
 }
 
 #[test]
@@ -621,4 +621,55 @@ impl DenseContext for SlowRoots {
     fn references(&mut self, id: u32, refs: &mut DenseSink<'_>) -> Result<(), StoreError> {
         self.0.references(id, refs)
     }
+}
+
+#[test]
+fn a_flat_reach_keeps_the_structure_flat_on_the_dense_path_too() {
+    use Strength::Structural;
+    // A flat lease (0) holds snapshot 9, whose parents are 8 and 7; each
+    // names a blob strongly (19, 18, 17). The chain is kept, the blobs not.
+    let mut store = Dense::new(20);
+    store.root(0, Strong).edge(0, 9, Flat);
+    store.edge(9, 8, Structural).edge(8, 7, Structural);
+    store.edge(9, 19, Strong).edge(8, 18, Strong).edge(7, 17, Strong);
+    let mut gc = DenseCollector::new();
+    let result = gc.collect(&mut store).unwrap();
+    let live: Vec<u32> = (0..20).filter(|&id| result.is_live(id)).collect();
+    assert_eq!(live, [0, 7, 8, 9]);
+    let stats = result.stats();
+    assert_eq!((stats.nodes_expanded, stats.nodes_expanded_flat), (1, 3));
+    assert_eq!(stats.references_followed, 3);
+    // Strongly, the structure is strong.
+    let mut store = Dense::new(20);
+    store.root(9, Strong);
+    store.edge(9, 8, Structural).edge(8, 7, Structural);
+    store.edge(9, 19, Strong).edge(8, 18, Strong).edge(7, 17, Strong);
+    let result = gc.collect(&mut store).unwrap();
+    let live: Vec<u32> = (0..20).filter(|&id| result.is_live(id)).collect();
+    assert_eq!(live, [7, 8, 9, 17, 18, 19]);
+}
+
+#[test]
+fn structural_through_the_sink_shorthand() {
+    struct Chain;
+    impl DenseContext for Chain {
+        type Error = std::convert::Infallible;
+        fn node_count(&self) -> u32 {
+            3
+        }
+        fn roots(&mut self, roots: &mut DenseSink<'_>) -> Result<(), Self::Error> {
+            roots.flat(2);
+            Ok(())
+        }
+        fn references(&mut self, id: u32, refs: &mut DenseSink<'_>) -> Result<(), Self::Error> {
+            if id > 0 {
+                refs.structural(id - 1);
+            }
+            Ok(())
+        }
+    }
+    let mut gc = DenseCollector::new();
+    let result = gc.collect(&mut Chain).unwrap();
+    assert_eq!(result.garbage().len(), 0);
+    assert_eq!(result.stats().nodes_expanded_flat, 3);
 }

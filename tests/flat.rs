@@ -1,23 +1,25 @@
 //! Flat roots and references (containerd's flat leases): the target is
-//! kept, but its own references are not followed through that edge. A node
-//! reached both flat and strongly is expanded, once.
+//! kept, but its own references are not followed through that edge, except
+//! its structure ([`Structural`] references), which is kept flat in turn.
+//! Every node reached is expanded exactly once: fully if it is reached
+//! strongly at all, for its structure only if it is reached only flat.
 
 mod common;
 
 use common::{MemStore, expansions, n, run};
 use resource_gc::{
     Collector,
-    Strength::{Flat, Strong, Weak},
+    Strength::{Flat, Strong, Structural, Weak},
 };
 
 #[test]
-fn a_flat_root_is_kept_but_not_expanded() {
+fn a_flat_root_is_kept_but_its_references_are_not_followed() {
     let mut store = MemStore::with_nodes(3);
     store.root(0, Flat).edge(0, 1, Strong);
     let (live, garbage) = run(&mut store);
     assert_eq!(live, [0]);
     assert_eq!(garbage, [1, 2]);
-    assert_eq!(expansions(&store), []);
+    assert_eq!(expansions(&store), [(0, 1)], "read once, for its structure");
 }
 
 #[test]
@@ -28,7 +30,7 @@ fn a_flat_edge_keeps_its_target_but_not_the_targets_children() {
     let (live, garbage) = run(&mut store);
     assert_eq!(live, [0, 1]);
     assert_eq!(garbage, [2]);
-    assert_eq!(expansions(&store), [(0, 1)]);
+    assert_eq!(expansions(&store), [(0, 1), (1, 1)]);
 }
 
 #[test]
@@ -45,7 +47,7 @@ fn containerd_flat_lease_keeps_only_what_it_holds() {
     let (live, garbage) = run(&mut store);
     assert_eq!(live, [0, 3, 4, 5]);
     assert_eq!(garbage, [1, 2]);
-    assert_eq!(expansions(&store), [(3, 1), (4, 1), (5, 1)]);
+    assert_eq!(expansions(&store), [(0, 1), (3, 1), (4, 1), (5, 1)]);
 }
 
 #[test]
@@ -92,20 +94,20 @@ fn flat_and_strong_in_the_same_callback_expand_once_in_either_order() {
 
 #[test]
 fn a_flat_self_loop_and_flat_cycle_do_not_expand() {
-    // 0 is a flat root with a strong self-loop and a strong edge to 1: none
-    // of it is read, since 0 is never reached strongly.
+    // 0 is a flat root with a strong self-loop and a strong edge to 1:
+    // neither is followed, since 0 is never reached strongly.
     let mut store = MemStore::with_nodes(2);
     store.root(0, Flat).edge(0, 0, Strong).edge(0, 1, Strong);
     let (live, garbage) = run(&mut store);
     assert_eq!(live, [0]);
     assert_eq!(garbage, [1]);
-    assert_eq!(expansions(&store), []);
+    assert_eq!(expansions(&store), [(0, 1)]);
 }
 
 #[test]
 fn a_chain_of_flat_edges_keeps_only_the_first_link() {
-    // 0 (root) → 1 flat → 2 flat → 3: only 1 is kept; 1 is never expanded,
-    // so its flat edge to 2 is never even read.
+    // 0 (root) → 1 flat → 2 flat → 3: only 1 is kept; 1 is read for its
+    // structure only, so its flat edge to 2 is not followed.
     let mut store = MemStore::with_nodes(4);
     store.root(0, Strong).edge(0, 1, Flat);
     store.edge(1, 2, Flat).edge(2, 3, Flat);
@@ -148,4 +150,78 @@ fn a_flat_root_reached_strongly_much_later_is_expanded() {
     assert_eq!(live.len(), 102);
     assert!(garbage.is_empty());
     assert_eq!(store.expansions.get(&n(100)), Some(&1));
+}
+
+#[test]
+fn a_flat_reach_keeps_the_structure_flat_and_nothing_else() {
+    // containerd's TestMetadataCollector: a flat lease (0) holds snapshot
+    // 9; 9 → 8 → 7 are parents (structural); each names a blob by label
+    // (strong): 9 → 19, 8 → 18, 7 → 17. The chain is kept, the blobs not.
+    let mut store = MemStore::with_nodes(20);
+    store.root(0, Strong).edge(0, 9, Flat);
+    store.edge(9, 8, Structural).edge(8, 7, Structural);
+    store.edge(9, 19, Strong).edge(8, 18, Strong).edge(7, 17, Strong);
+    let mut gc = Collector::new();
+    let result = gc.collect(&mut store).unwrap();
+    let live: Vec<u32> = result.live().map(|node| node.key).collect();
+    assert_eq!(live, [0, 7, 8, 9]);
+    let stats = result.stats();
+    assert_eq!((stats.nodes_expanded, stats.nodes_expanded_flat), (1, 3));
+    // 0 → 9, and the two parent links; the label references are not
+    // followed, nor counted.
+    assert_eq!(stats.references_followed, 3);
+    assert_eq!(stats.weak_references, 0);
+    drop(result);
+    assert_eq!(expansions(&store), [(0, 1), (7, 1), (8, 1), (9, 1)]);
+}
+
+#[test]
+fn structure_is_strong_through_a_strong_reach() {
+    let mut store = MemStore::with_nodes(20);
+    store.root(9, Strong);
+    store.edge(9, 8, Structural).edge(8, 7, Structural);
+    store.edge(9, 19, Strong).edge(8, 18, Strong).edge(7, 17, Strong);
+    let (live, _) = run(&mut store);
+    assert_eq!(live, [7, 8, 9, 17, 18, 19]);
+}
+
+#[test]
+fn a_node_reached_flat_and_strongly_is_expanded_once_fully() {
+    // 1 is reached flat (root) and, much later, strongly at the end of a
+    // chain: its strong label reference (1 → 2) is followed, and it is
+    // read once, whatever the order.
+    let mut store = MemStore::with_nodes(60);
+    store.root(1, Flat).root(10, Strong);
+    for key in 10..50 {
+        store.edge(key, key + 1, Strong);
+    }
+    store.edge(50, 1, Strong).edge(1, 2, Strong).edge(1, 3, Structural);
+    let mut gc = Collector::new();
+    let result = gc.collect(&mut store).unwrap();
+    assert!(result.is_live(&n(2)) && result.is_live(&n(3)));
+    assert_eq!(result.stats().nodes_expanded_flat, 0);
+    drop(result);
+    assert_eq!(store.expansions.get(&n(1)), Some(&1));
+}
+
+#[test]
+fn a_structural_root_is_strong() {
+    let mut store = MemStore::with_nodes(3);
+    store.root(0, Structural).edge(0, 1, Strong);
+    let (live, garbage) = run(&mut store);
+    assert_eq!(live, [0, 1]);
+    assert_eq!(garbage, [2]);
+}
+
+#[test]
+fn structure_reaches_through_a_flat_cycle_once_each() {
+    // A flat root 0 ⇄ 1 structural, 1 → 2 strong: 0 and 1 kept, each read
+    // once; 2 not.
+    let mut store = MemStore::with_nodes(3);
+    store.root(0, Flat).edge(0, 1, Structural).edge(1, 0, Structural);
+    store.edge(1, 2, Strong);
+    let (live, garbage) = run(&mut store);
+    assert_eq!(live, [0, 1]);
+    assert_eq!(garbage, [2]);
+    assert_eq!(expansions(&store), [(0, 1), (1, 1)]);
 }

@@ -511,7 +511,12 @@ fn a_node_referenced_from_a_cycle_waits_for_it() {
 /// A weak reference orders removal like a strong one.
 #[test]
 fn weak_and_flat_references_count() {
-    for strength in [Strength::Weak, Strength::Flat, Strength::Strong] {
+    for strength in [
+        Strength::Weak,
+        Strength::Flat,
+        Strength::Strong,
+        Strength::Structural,
+    ] {
         let mut g = garbage_only(3, &[]);
         g.edges = vec![(2, 0, strength), (1, 2, strength)];
         assert_eq!(run(&g, SweepOrder::ReferrersFirst).garbage, [1, 2, 0]);
@@ -614,4 +619,69 @@ fn an_abort_while_ordering_sweeps_nothing() {
         .map(|node| node.key)
         .collect();
     assert_eq!(ordered, (11..COUNT).rev().collect::<Vec<_>>());
+}
+
+/// Garbage listed child first, whose children declare their parent with
+/// `lives_with` or `back_reference`: the parent is their referrer, so it
+/// goes first, whatever the strength.
+struct Bound {
+    strength: Option<Strength>,
+}
+
+impl CollectionContext for Bound {
+    type Kind = u8;
+    type Namespace = u8;
+    type Key = u32;
+    type Error = StoreError;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, u8, u8, u32>) -> Result<(), StoreError> {
+        // 0 and 1 are bound to 2; 3 to 0 (a chain 2 → 0 → 3); 4 is free.
+        for key in 0..5 {
+            nodes.push(&n(key));
+        }
+        for (child, parent) in [(0, 2), (1, 2), (3, 0)] {
+            match self.strength {
+                None => nodes.lives_with(&n(child), &n(parent)),
+                Some(strength) => nodes.back_reference(&n(child), &n(parent), strength),
+            }
+        }
+        Ok(())
+    }
+
+    fn roots(&mut self, _: &mut ReferenceSink<'_, u8, u8, u32>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        _: &TestNode,
+        _: &mut ReferenceSink<'_, u8, u8, u32>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn back_references_order_the_parent_first() {
+    for strength in [
+        None,
+        Some(Strength::Strong),
+        Some(Strength::Weak),
+        Some(Strength::Flat),
+        Some(Strength::Structural),
+    ] {
+        let mut gc = Gc::new();
+        let collection = gc
+            .collect_with(&mut Bound { strength }, &options(SweepOrder::ReferrersFirst))
+            .unwrap();
+        let order: Vec<u32> = collection.garbage().map(|node| node.key).collect();
+        assert_eq!(order, [2, 0, 1, 3, 4], "{strength:?}");
+        let listing: Vec<u32> = gc
+            .collect_with(&mut Bound { strength }, &options(SweepOrder::Listing))
+            .unwrap()
+            .garbage()
+            .map(|node| node.key)
+            .collect();
+        assert_eq!(listing, [0, 1, 2, 3, 4], "{strength:?}");
+    }
 }
