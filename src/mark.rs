@@ -363,10 +363,18 @@ mod tests {
         assert!(m.reach(1, Reach::Flat));
         assert!(!m.reach(1, Reach::Flat));
         assert!(m.is_live(1));
-        assert_eq!(m.pop_grey(true), Some((1, Reach::Flat)), "once, for its structure");
+        assert_eq!(
+            m.pop_grey(true),
+            Some((1, Reach::Flat)),
+            "once, for its structure"
+        );
         assert_eq!(m.pop_grey(true), None);
         m.reach(1, Reach::Strong);
-        assert_eq!(m.pop_grey(true), Some((1, Reach::Strong)), "flat then strong expands");
+        assert_eq!(
+            m.pop_grey(true),
+            Some((1, Reach::Strong)),
+            "flat then strong expands"
+        );
         m.reach(2, Reach::Strong);
         assert!(!m.reach(2, Reach::Flat), "strong then flat: nothing more");
         assert_eq!(m.pop_grey(true), Some((2, Reach::Strong)));
@@ -386,7 +394,11 @@ mod tests {
         m.reach(0, Reach::Strong);
         assert_eq!(m.pop_grey(true), Some((0, Reach::Strong)));
         assert_eq!(m.pop_grey(true), Some((1, Reach::Flat)));
-        assert_eq!(m.pop_grey(true), None, "0 was reached strongly: its flat entry is dropped");
+        assert_eq!(
+            m.pop_grey(true),
+            None,
+            "0 was reached strongly: its flat entry is dropped"
+        );
     }
 
     #[test]
@@ -405,7 +417,10 @@ mod tests {
         m.reset(6);
         m.reach(0, Reach::Flat);
         let expanded = drain(&mut m, &edges);
-        assert_eq!(expanded, [(0, Reach::Flat), (1, Reach::Flat), (2, Reach::Flat)]);
+        assert_eq!(
+            expanded,
+            [(0, Reach::Flat), (1, Reach::Flat), (2, Reach::Flat)]
+        );
         let live: Vec<u32> = (0..6).filter(|&i| m.is_live(i)).collect();
         assert_eq!(live, [0, 1, 2]);
         // Strongly, everything but the weak edge.

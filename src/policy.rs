@@ -166,11 +166,17 @@ mod tests {
         let ns = Duration::from_nanos(1);
         assert!(within_grace(now - Duration::from_secs(9), now, hour));
         assert!(within_grace(now - hour, now, hour), "exactly as old is in");
-        assert!(!within_grace(now - hour - ns, now, hour), "a nanosecond more is out");
+        assert!(
+            !within_grace(now - hour - ns, now, hour),
+            "a nanosecond more is out"
+        );
         assert!(within_grace(now + hour, now, hour), "the future is within");
         let zero = Duration::ZERO;
         assert!(within_grace(now, now, zero), "zero keeps what is used now");
-        assert!(within_grace(now + ns, now, zero), "and what is stamped later");
+        assert!(
+            within_grace(now + ns, now, zero),
+            "and what is stamped later"
+        );
         assert!(!within_grace(now - ns, now, zero), "but nothing older");
     }
 

@@ -878,7 +878,11 @@ fn containerd_test_metadata_collector() {
         // A flat lease: what it holds keeps its parents, not its labels.
         .blob("blob8", &[("containerd.io/gc.ref.content.0", "blob9")])
         .blob("blob9", &[])
-        .snapshot("native/7", None, &[("containerd.io/gc.ref.content.0", "blob10")])
+        .snapshot(
+            "native/7",
+            None,
+            &[("containerd.io/gc.ref.content.0", "blob10")],
+        )
         .snapshot("native/8", Some("native/7"), &[])
         .snapshot("native/9", Some("native/8"), &[])
         .blob("blob10", &[])
@@ -904,7 +908,9 @@ fn containerd_test_metadata_collector() {
             test("blob12"),
         ])
     );
-    for kept in ["native/1", "native/4", "native/6", "native/7", "native/8", "native/9"] {
+    for kept in [
+        "native/1", "native/4", "native/6", "native/7", "native/8", "native/9",
+    ] {
         assert!(store.exists(&snapshot("test", kept)), "{kept}");
     }
     // native/9 and its parents were reached flat and read for their
@@ -934,7 +940,11 @@ fn containerd_test_gc_refs_flat_image_and_snapshot() {
             &[("containerd.io/gc.ref.content", "dgst2")],
         )
         .blob("dgst2", &[])
-        .lease("pull", &[(GC_FLAT, "")], vec![snapshot("ns3", "overlay/sn2")]);
+        .lease(
+            "pull",
+            &[(GC_FLAT, "")],
+            vec![snapshot("ns3", "overlay/sn2")],
+        );
     // The image must be held by the flat lease alone: here images are not
     // roots by themselves, as containerd's expired images are not.
     let mut leased_only = LeasedImages(store);

@@ -631,7 +631,10 @@ fn a_flat_reach_keeps_the_structure_flat_on_the_dense_path_too() {
     let mut store = Dense::new(20);
     store.root(0, Strong).edge(0, 9, Flat);
     store.edge(9, 8, Structural).edge(8, 7, Structural);
-    store.edge(9, 19, Strong).edge(8, 18, Strong).edge(7, 17, Strong);
+    store
+        .edge(9, 19, Strong)
+        .edge(8, 18, Strong)
+        .edge(7, 17, Strong);
     let mut gc = DenseCollector::new();
     let result = gc.collect(&mut store).unwrap();
     let live: Vec<u32> = (0..20).filter(|&id| result.is_live(id)).collect();
@@ -643,7 +646,10 @@ fn a_flat_reach_keeps_the_structure_flat_on_the_dense_path_too() {
     let mut store = Dense::new(20);
     store.root(9, Strong);
     store.edge(9, 8, Structural).edge(8, 7, Structural);
-    store.edge(9, 19, Strong).edge(8, 18, Strong).edge(7, 17, Strong);
+    store
+        .edge(9, 19, Strong)
+        .edge(8, 18, Strong)
+        .edge(7, 17, Strong);
     let result = gc.collect(&mut store).unwrap();
     let live: Vec<u32> = (0..20).filter(|&id| result.is_live(id)).collect();
     assert_eq!(live, [7, 8, 9, 17, 18, 19]);

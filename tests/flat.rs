@@ -160,7 +160,10 @@ fn a_flat_reach_keeps_the_structure_flat_and_nothing_else() {
     let mut store = MemStore::with_nodes(20);
     store.root(0, Strong).edge(0, 9, Flat);
     store.edge(9, 8, Structural).edge(8, 7, Structural);
-    store.edge(9, 19, Strong).edge(8, 18, Strong).edge(7, 17, Strong);
+    store
+        .edge(9, 19, Strong)
+        .edge(8, 18, Strong)
+        .edge(7, 17, Strong);
     let mut gc = Collector::new();
     let result = gc.collect(&mut store).unwrap();
     let live: Vec<u32> = result.live().map(|node| node.key).collect();
@@ -180,7 +183,10 @@ fn structure_is_strong_through_a_strong_reach() {
     let mut store = MemStore::with_nodes(20);
     store.root(9, Strong);
     store.edge(9, 8, Structural).edge(8, 7, Structural);
-    store.edge(9, 19, Strong).edge(8, 18, Strong).edge(7, 17, Strong);
+    store
+        .edge(9, 19, Strong)
+        .edge(8, 18, Strong)
+        .edge(7, 17, Strong);
     let (live, _) = run(&mut store);
     assert_eq!(live, [7, 8, 9, 17, 18, 19]);
 }
@@ -195,7 +201,10 @@ fn a_node_reached_flat_and_strongly_is_expanded_once_fully() {
     for key in 10..50 {
         store.edge(key, key + 1, Strong);
     }
-    store.edge(50, 1, Strong).edge(1, 2, Strong).edge(1, 3, Structural);
+    store
+        .edge(50, 1, Strong)
+        .edge(1, 2, Strong)
+        .edge(1, 3, Structural);
     let mut gc = Collector::new();
     let result = gc.collect(&mut store).unwrap();
     assert!(result.is_live(&n(2)) && result.is_live(&n(3)));
@@ -218,7 +227,10 @@ fn structure_reaches_through_a_flat_cycle_once_each() {
     // A flat root 0 ⇄ 1 structural, 1 → 2 strong: 0 and 1 kept, each read
     // once; 2 not.
     let mut store = MemStore::with_nodes(3);
-    store.root(0, Flat).edge(0, 1, Structural).edge(1, 0, Structural);
+    store
+        .root(0, Flat)
+        .edge(0, 1, Structural)
+        .edge(1, 0, Structural);
     store.edge(1, 2, Strong);
     let (live, garbage) = run(&mut store);
     assert_eq!(live, [0, 1]);

@@ -18,6 +18,14 @@
 //!   candidates;
 //! - `--confirm` off (dry run): report the garbage, remove nothing;
 //! - a circuit breaker: [`SweepLimit`].
+//!
+//! At the `keepYoungerThan` boundary (created exactly `keepYoungerThan`
+//! before now), the crate and this embedder keep, as the project does at
+//! every boundary. OpenShift agrees for a pod that is not running (it
+//! ignores one only if `created.Before(threshold)`), but prunes an image,
+//! a stream or a tag revision there (it keeps one only if
+//! `created.After(threshold)`). A nanosecond to either side, both agree.
+//! `keepTagRevisions` agrees exactly: rank `n` is the first not kept.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -44,6 +52,7 @@ fn layer(digest: &str) -> Res {
     Node::new(Kind::Layer, (), digest.to_string())
 }
 
+const NS: Duration = Duration::from_nanos(1);
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -78,6 +87,7 @@ enum Phase {
     Running,
     Succeeded,
     Failed,
+    Unknown,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -175,10 +185,14 @@ struct View<'a> {
 }
 
 impl View<'_> {
+    /// Created at most `keepYoungerThan` before now, exactly that long
+    /// included (the crate's rule at every boundary), or after now.
+    /// OpenShift: the same for pods (`!created.Before(threshold)`); a
+    /// stream exactly at the threshold it prunes (`created.After`).
     fn young(&self, created: SystemTime, now: SystemTime) -> bool {
         self.prune
             .keep_younger_than
-            .is_some_and(|age| now.duration_since(created).map_or(true, |d| d < age))
+            .is_some_and(|age| now.duration_since(created).map_or(true, |d| d <= age))
     }
 }
 

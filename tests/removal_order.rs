@@ -672,7 +672,10 @@ fn back_references_order_the_parent_first() {
     ] {
         let mut gc = Gc::new();
         let collection = gc
-            .collect_with(&mut Bound { strength }, &options(SweepOrder::ReferrersFirst))
+            .collect_with(
+                &mut Bound { strength },
+                &options(SweepOrder::ReferrersFirst),
+            )
             .unwrap();
         let order: Vec<u32> = collection.garbage().map(|node| node.key).collect();
         assert_eq!(order, [2, 0, 1, 3, 4], "{strength:?}");

@@ -7,8 +7,11 @@
 //!
 //! - an image's last use (or its import, if later) is listed with
 //!   [`NodeSink::push_used`]; [`Options::grace_period`] is rkt's
-//!   `--grace-period` (24 h by default, `0s` disables it). Within it an
-//!   image is a strong root, *with its layers*;
+//!   `--grace-period` (24 h by default). Within it an image is a strong
+//!   root, *with its layers*. rkt keeps an image while `now - lastUsed <=
+//!   grace`, and so does the crate: used exactly `grace` ago is kept, a
+//!   last use after now is kept (a negative age), and `0s` keeps only
+//!   images used at or after now;
 //! - a running pod holds its image strongly, whatever its age;
 //! - a pod that is preparing, prepared, running or exited but not yet
 //!   collected holds its tree store;
@@ -45,6 +48,7 @@ fn tree(id: &str) -> Res {
     Node::new(Kind::TreeStore, (), id.to_string())
 }
 
+const NS: Duration = Duration::from_nanos(1);
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -250,15 +254,37 @@ fn images_used_within_the_grace_period_are_kept_with_their_layers() {
 }
 
 #[test]
-fn an_image_unused_for_exactly_the_grace_period_goes() {
+fn an_image_unused_for_exactly_the_grace_period_stays() {
+    // rkt: `if time.Now().Sub(ai.LastUsed) <= gracePeriod { break }`.
     let mut store = Store::default();
     store
         .image("edge", &["e1"], ago(30 * DAY))
         .used("edge", ago(GRACE))
         .image("inside", &["i1"], ago(30 * DAY))
-        .used("inside", ago(GRACE - Duration::from_secs(1)));
-    let (garbage, _) = gc(&mut store, now(), GRACE);
-    assert_eq!(garbage, set([image("edge"), layer("e1")]));
+        .used("inside", ago(GRACE - NS))
+        .image("past", &["p1"], ago(30 * DAY))
+        .used("past", ago(GRACE + NS));
+    let (garbage, stats) = gc(&mut store, now(), GRACE);
+    assert_eq!(garbage, set([image("past"), layer("p1")]));
+    assert_eq!(stats.roots_by_kind.grace, 2);
+}
+
+#[test]
+fn an_image_last_used_after_now_is_kept() {
+    // A clock that ran ahead: rkt's age is negative, so `<= grace`.
+    for grace in [GRACE, Duration::ZERO] {
+        let mut store = two_images();
+        store
+            .image("ahead", &["a1", "s1"], ago(30 * DAY))
+            .used("ahead", now() + HOUR);
+        let (garbage, _) = gc(&mut store, now(), grace);
+        let mut expected = set([image("stale")]);
+        if grace.is_zero() {
+            expected.extend([image("recent"), layer("r1"), layer("shared")]);
+        }
+        assert_eq!(garbage, expected, "grace {grace:?}: s1 stays with ahead");
+        assert!(store.images.contains_key("ahead"));
+    }
 }
 
 #[test]
@@ -296,21 +322,23 @@ fn a_running_pod_keeps_its_image_whatever_its_age() {
 }
 
 #[test]
-fn a_grace_period_of_zero_disables_it() {
+fn a_grace_period_of_zero_removes_what_was_used_before_now() {
+    // rkt's `--grace-period=0s`: `now - lastUsed <= 0` keeps only images
+    // used at now or later; a nanosecond before now is removed.
     let mut store = two_images();
-    store.used("recent", ago(Duration::from_secs(1)));
+    store
+        .used("recent", ago(NS))
+        .image("now", &["n1"], ago(30 * DAY))
+        .used("now", now())
+        .image("ahead", &["f1", "shared"], ago(30 * DAY))
+        .used("ahead", now() + NS);
     let (garbage, stats) = gc(&mut store, now(), Duration::ZERO);
     assert_eq!(
         garbage,
-        set([
-            image("recent"),
-            layer("r1"),
-            image("stale"),
-            layer("s1"),
-            layer("shared"),
-        ])
+        set([image("recent"), layer("r1"), image("stale"), layer("s1")])
     );
-    assert_eq!(stats.roots_by_kind.grace, 0);
+    assert_eq!(stats.roots_by_kind.grace, 2);
+    assert!(store.layers.contains_key("shared"), "kept with ahead");
 }
 
 #[test]
@@ -364,4 +392,91 @@ fn nothing_written_during_the_collection_is_swept() {
     // The next collection sees it, and it is old.
     let (garbage, _) = gc(&mut store, now(), GRACE);
     assert_eq!(garbage, set([image("late")]));
+}
+
+// ---------------------------------------------------------------------------
+// rkt's own loop, transcribed from `rkt/image_gc.go` (`gcStore`), as an
+// oracle. rkt has no unit test of the comparison; this compares the crate
+// with the loop itself, at the boundary and a nanosecond to either side.
+
+/// The images rkt's `gcStore` removes: images by `lastused` ascending,
+/// stopping (`break`) at the first within the grace period or in use by a
+/// running pod.
+fn rkt_removes(
+    images: &[(&str, SystemTime)],
+    running: &[&str],
+    now: SystemTime,
+    grace: Duration,
+) -> BTreeSet<String> {
+    let mut by_last_use = images.to_vec();
+    by_last_use.sort_by_key(|&(_, last_used)| last_used);
+    let mut removed = BTreeSet::new();
+    for (id, last_used) in by_last_use {
+        // `time.Now().Sub(ai.LastUsed) <= gracePeriod`: a negative age
+        // (a last use after now) is within.
+        let within = match now.duration_since(last_used) {
+            Ok(age) => age <= grace,
+            Err(_) => true,
+        };
+        if within || running.contains(&id) {
+            break;
+        }
+        removed.insert(id.to_string());
+    }
+    removed
+}
+
+#[test]
+fn the_crate_removes_the_images_rkt_removes_at_the_boundary() {
+    for grace in [Duration::ZERO, NS, HOUR, GRACE] {
+        // At the boundary, a nanosecond to either side, and far from it.
+        let stamps = [
+            ("older", ago(grace + NS)),
+            ("boundary", ago(grace)),
+            ("younger", now() - grace + NS),
+            ("now", now()),
+            ("ahead", now() + NS),
+            ("ancient", ago(grace + 1000 * DAY)),
+        ];
+        let mut store = Store::default();
+        for (id, last_used) in stamps {
+            store
+                .image(id, &[&format!("{id}-layer")], last_used)
+                .used(id, last_used);
+        }
+        let (garbage, _) = gc(&mut store, now(), grace);
+        let crate_removes: BTreeSet<String> = garbage
+            .iter()
+            .filter(|n| n.kind == Kind::Image)
+            .map(|n| n.key.clone())
+            .collect();
+        let expected = rkt_removes(&stamps, &[], now(), grace);
+        assert_eq!(crate_removes, expected, "grace {grace:?}");
+        assert_eq!(
+            expected,
+            ["ancient", "older"].map(String::from).into(),
+            "grace {grace:?}"
+        );
+    }
+}
+
+#[test]
+fn a_running_image_does_not_shield_images_used_after_it_unlike_rkt() {
+    // rkt's loop `break`s at a running pod's image, so every image with a
+    // later last use is kept, however old. The crate keeps the running
+    // image (and its layers) and judges every other image by its own age.
+    let mut store = Store::default();
+    store
+        .image("web", &["w1"], ago(30 * DAY))
+        .used("web", ago(10 * DAY))
+        .image("old", &["o1"], ago(30 * DAY))
+        .used("old", ago(5 * DAY))
+        .pod("web-1", PodState::Running, "web");
+    let stamps = [("web", ago(10 * DAY)), ("old", ago(5 * DAY))];
+    assert_eq!(
+        rkt_removes(&stamps, &["web"], now(), GRACE),
+        BTreeSet::new()
+    );
+    let (garbage, _) = gc(&mut store, now(), GRACE);
+    assert_eq!(garbage, set([image("old"), layer("o1")]));
 }

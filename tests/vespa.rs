@@ -16,6 +16,15 @@
 //! - a child image references its parent, and images are listed children
 //!   first, so the garbage comes in an order Docker accepts: no retries,
 //!   no shuffling.
+//!
+//! Where the crate and Vespa part: at exactly `minAge`. Vespa keeps an
+//! image only while `now - lastUsed < minAge`, so one unused for exactly
+//! `minAge` is deleted; the crate keeps at every boundary (`now - lastUsed
+//! <= grace` is kept), so it is kept, and goes a nanosecond later. One
+//! nanosecond to either side of the boundary, both answer the same.
+//! Vespa's own tests never land on the boundary: they step the clock by
+//! whole minutes with `minAge = 1h - 1s`, and the transcriptions below do
+//! the same.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,8 +49,11 @@ fn tag(name: &str) -> Res {
     Node::new(Kind::Tag, (), name.to_string())
 }
 
+const NS: Duration = Duration::from_nanos(1);
+const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 const MIN_AGE: Duration = HOUR;
 
 fn t0() -> SystemTime {
@@ -140,13 +152,25 @@ impl Docker {
 // ---------------------------------------------------------------------------
 // The pruner: the embedder's code on top of the crate.
 
-#[derive(Default)]
 struct Pruner {
     /// When each image was last seen in use; an image first seen counts as
-    /// used then. Kept across calls.
+    /// used then. Kept across calls; an image is forgotten when it is
+    /// removed, so that one pulled again counts as first seen.
     last_used: HashMap<String, SystemTime>,
     /// Reused across calls, as a long-running pruner would.
     collector: Collector<Kind, (), String>,
+    /// Vespa's `minImageAgeToDelete`: [`Options::grace_period`].
+    min_age: Duration,
+}
+
+impl Default for Pruner {
+    fn default() -> Self {
+        Pruner {
+            last_used: HashMap::new(),
+            collector: Collector::default(),
+            min_age: MIN_AGE,
+        }
+    }
 }
 
 /// What one `prune` call sees: the daemon, and the pruner's memory.
@@ -239,7 +263,7 @@ impl Pruner {
     ) -> Result<Pruned, Error<DaemonError, Res>> {
         let mut options = Options::default();
         options.now = Some(now);
-        options.grace_period = MIN_AGE;
+        options.grace_period = self.min_age;
         options.pins = excluded.iter().map(|s| s.to_string()).collect();
         let mut view = View {
             docker,
@@ -252,6 +276,11 @@ impl Pruner {
             docker
                 .remove(node)
                 .unwrap_or_else(|why| panic!("removing {node:?} needed a retry: {why}"));
+            // Vespa's `lastTimeUsedByImageId.remove(image.id())`: an image
+            // pulled again before the next call is first seen anew.
+            if node.kind == Kind::Image {
+                self.last_used.remove(&node.key);
+            }
         }
         Ok(Pruned { removed, stats })
     }
@@ -276,37 +305,74 @@ fn last_use_is_remembered_across_calls_and_first_sight_counts_as_use() {
     // First seen now: neither goes, whatever its real age.
     let pruned = pruner.prune(&mut docker, t0(), &[]).unwrap();
     assert_eq!(pruned.removed, []);
-    assert_eq!(pruner.last_used[&"sha256:b".to_string()], t0());
+    assert_eq!(pruner.last_used["sha256:b"], t0());
 
     // a still in use at 30 min; its container goes right after.
     let pruned = pruner.prune(&mut docker, t0() + 30 * MINUTE, &[]).unwrap();
     assert_eq!(pruned.removed, []);
     docker.containers.clear();
-    assert_eq!(
-        pruner.last_used[&"sha256:a".to_string()],
-        t0() + 30 * MINUTE
-    );
+    assert_eq!(pruner.last_used["sha256:a"], t0() + 30 * MINUTE);
 
-    // An image pulled now is first seen at 1 h.
+    // b unused for a nanosecond less than minAge: kept, as in Vespa.
+    let pruned = pruner.prune(&mut docker, t0() + HOUR - NS, &[]).unwrap();
+    assert_eq!(pruned.removed, []);
+
+    // An image pulled now is first seen at the next call.
     docker.image("sha256:c", None, &[]);
-    // At 1 h, b has been unused for exactly minAge: it goes; a was used
-    // 30 min ago and stays.
+    // b unused for exactly minAge. Vespa deletes it here (it keeps only
+    // `now - lastUsed < minAge`); the crate keeps at the boundary, so b
+    // stays.
     let pruned = pruner.prune(&mut docker, t0() + HOUR, &[]).unwrap();
+    assert_eq!(pruned.removed, []);
+    assert_eq!(pruned.stats.roots_by_kind.grace, 3);
+
+    // A nanosecond past minAge, b goes, as in Vespa; a (used 30 min ago)
+    // and c (first seen at 1 h) stay.
+    let pruned = pruner.prune(&mut docker, t0() + HOUR + NS, &[]).unwrap();
     assert_eq!(pruned.removed, [image("sha256:b")]);
     assert_eq!(pruned.stats.roots_by_kind.grace, 2);
+    assert!(!pruner.last_used.contains_key("sha256:b"), "forgotten");
 
+    // a, exactly minAge after its last use: kept (Vespa deletes); then gone.
     let pruned = pruner.prune(&mut docker, t0() + 90 * MINUTE, &[]).unwrap();
+    assert_eq!(pruned.removed, []);
+    let pruned = pruner
+        .prune(&mut docker, t0() + 90 * MINUTE + NS, &[])
+        .unwrap();
     assert_eq!(pruned.removed, [image("sha256:a")]);
     assert_eq!(ids(&docker), ["sha256:c"]);
 
-    let pruned = pruner.prune(&mut docker, t0() + 2 * HOUR, &[]).unwrap();
+    let pruned = pruner
+        .prune(&mut docker, t0() + 2 * HOUR + NS, &[])
+        .unwrap();
     assert_eq!(pruned.removed, [image("sha256:c")]);
-    assert!(
-        pruner.last_used.len() == 1,
-        "c is forgotten at the next call"
-    );
-    pruner.prune(&mut docker, t0() + 3 * HOUR, &[]).unwrap();
-    assert!(pruner.last_used.is_empty());
+    assert!(pruner.last_used.is_empty(), "c is forgotten once removed");
+}
+
+#[test]
+fn unused_for_exactly_min_age_is_kept_unlike_vespa() {
+    // Vespa: kept iff `Duration.between(lastUsed, now).minus(minAge)
+    // .isNegative()`, that is `now - lastUsed < minAge`. The crate keeps
+    // at the boundary (`<=`): at exactly minAge, Vespa deletes and the
+    // crate keeps. A nanosecond to either side, they agree; a last use
+    // after now (a clock that ran ahead) is kept by both.
+    let unused_for = |since: Option<Duration>, ahead: Duration| {
+        let mut docker = Docker::default();
+        docker.image("sha256:i", None, &["i:1"]);
+        let mut pruner = Pruner::default();
+        let last_used = match since {
+            Some(age) => t0() - age,
+            None => t0() + ahead,
+        };
+        pruner.last_used.insert("sha256:i".into(), last_used);
+        pruner.prune(&mut docker, t0(), &[]).unwrap().removed
+    };
+    let gone = [tag("i:1"), image("sha256:i")];
+    assert_eq!(unused_for(Some(MIN_AGE - NS), NS), [], "both keep");
+    assert_eq!(unused_for(Some(MIN_AGE), NS), [], "Vespa deletes");
+    assert_eq!(unused_for(Some(MIN_AGE + NS), NS), gone, "both delete");
+    assert_eq!(unused_for(None, NS), [], "the future: both keep");
+    assert_eq!(unused_for(None, DAY), [], "far in the future: both keep");
 }
 
 /// Old images, already known to the pruner as unused for a day.
@@ -402,9 +468,10 @@ fn children_keep_parents_and_go_first() {
     let pruned = pruner.prune(&mut docker, t0(), &[]).unwrap();
     assert_eq!(pruned.removed, [tag("other:1"), image("sha256:4-other")]);
 
-    // Once unused for minAge, the whole chain goes, leaf first.
+    // Once unused for longer than minAge, the whole chain goes, leaf
+    // first. (At exactly minAge it would still be kept: the boundary.)
     docker.containers.clear();
-    let pruned = pruner.prune(&mut docker, t0() + HOUR, &[]).unwrap();
+    let pruned = pruner.prune(&mut docker, t0() + HOUR + NS, &[]).unwrap();
     assert_eq!(
         pruned.removed,
         [
@@ -461,4 +528,246 @@ fn a_failing_lookup_is_an_error_and_removes_nothing() {
         .prune(&mut docker, t0(), &["app:1", "app:2"])
         .unwrap();
     assert_eq!(pruned.removed, [image("sha256:z")]);
+}
+
+// ---------------------------------------------------------------------------
+// Vespa's own `ContainerImagePrunerTest` (the parent-aware version),
+// transcribed. Its `Tester` runs the pruner once with a 999-day minAge to
+// stamp every image as first seen, then, at each check, advances the clock
+// and prunes with `minAge = 1h - 1s`: `expectDeletedImages(...)` is 60
+// minutes on. Vespa asserts only that the named images are gone; these
+// assert the exact removals, in order (tags, then images, children first).
+
+/// Vespa's `Tester`, over the embedder above.
+struct Tester {
+    docker: Docker,
+    pruner: Pruner,
+    clock: SystemTime,
+    initialized: bool,
+}
+
+impl Tester {
+    fn new() -> Self {
+        Tester {
+            docker: Docker::default(),
+            pruner: Pruner::default(),
+            clock: t0(),
+            initialized: false,
+        }
+    }
+
+    /// An image the daemon lists. Vespa's `<none>:<none>` is an untagged
+    /// image: Docker's placeholder, not a tag, so it is left out.
+    fn image(&mut self, id: &str, parent: Option<&str>, tags: &[&str]) -> &mut Self {
+        let tags: Vec<&str> = tags
+            .iter()
+            .copied()
+            .filter(|t| *t != "<none>:<none>")
+            .collect();
+        self.docker.image(id, parent, &tags);
+        self
+    }
+
+    fn container(&mut self, name: &str, image: &str) -> &mut Self {
+        self.docker.container(name, image);
+        self
+    }
+
+    /// `expectDeletedImages`: an hour on.
+    fn expect_deleted(&mut self, removed: &[Res]) -> &mut Self {
+        self.expect_deleted_after(60, &[], removed)
+    }
+
+    /// `expectDeletedImagesAfterMinutes`, with `excludedRefs`.
+    fn expect_deleted_after(
+        &mut self,
+        minutes: u32,
+        excluded: &[&str],
+        removed: &[Res],
+    ) -> &mut Self {
+        if !self.initialized {
+            self.pruner.min_age = 999 * DAY;
+            let init = self.pruner.prune(&mut self.docker, self.clock, &[]);
+            assert_eq!(init.unwrap().removed, []);
+            self.initialized = true;
+        }
+        self.clock += minutes * MINUTE;
+        self.pruner.min_age = HOUR - SECOND;
+        let pruned = self
+            .pruner
+            .prune(&mut self.docker, self.clock, excluded)
+            .unwrap();
+        assert_eq!(pruned.removed, removed, "{minutes} minutes on");
+        self
+    }
+}
+
+#[test]
+fn vespa_no_images_means_no_unused_images() {
+    Tester::new().expect_deleted(&[]);
+}
+
+#[test]
+fn vespa_single_image_without_containers_is_unused() {
+    // Even though nothing is using the image, it is kept for at least 1 h.
+    Tester::new()
+        .image("image-1", None, &[])
+        .expect_deleted_after(0, &[], &[])
+        .expect_deleted_after(30, &[], &[])
+        .expect_deleted_after(30, &[], &[image("image-1")]);
+}
+
+#[test]
+fn vespa_single_image_with_container_is_used() {
+    Tester::new()
+        .image("image-1", None, &[])
+        .container("container-1", "image-1")
+        .expect_deleted(&[]);
+}
+
+#[test]
+fn vespa_multiple_unused_images_are_identified() {
+    Tester::new()
+        .image("image-1", None, &[])
+        .image("image-2", None, &[])
+        .expect_deleted(&[image("image-1"), image("image-2")]);
+}
+
+#[test]
+fn vespa_multiple_unused_leaves_are_identified() {
+    Tester::new()
+        .image("parent-image", None, &[])
+        .image("image-1", Some("parent-image"), &[])
+        .image("image-2", Some("parent-image"), &[])
+        .expect_deleted(&[image("image-1"), image("image-2"), image("parent-image")]);
+}
+
+#[test]
+fn vespa_unused_leaf_with_used_sibling_is_identified() {
+    // Deleting the only tag deletes the image, in Docker; here, the tag
+    // and then the image.
+    Tester::new()
+        .image("parent-image", None, &[])
+        .image("image-1", Some("parent-image"), &["latest"])
+        .image("image-2", Some("parent-image"), &["1.24"])
+        .container("vespa-node-1", "image-1")
+        .expect_deleted(&[tag("1.24"), image("image-2")]);
+}
+
+#[test]
+fn vespa_unused_images_with_multiple_tags() {
+    Tester::new()
+        .image("parent-image", None, &[])
+        .image(
+            "image-1",
+            Some("parent-image"),
+            &["vespa-6", "vespa-6.28", "vespa:latest"],
+        )
+        .expect_deleted(&[
+            tag("vespa-6"),
+            tag("vespa-6.28"),
+            tag("vespa:latest"),
+            image("image-1"),
+            image("parent-image"),
+        ]);
+}
+
+#[test]
+fn vespa_unused_images_with_multiple_untagged() {
+    Tester::new()
+        .image("image1", None, &["<none>:<none>"])
+        .image("image2", None, &["<none>:<none>"])
+        .expect_deleted(&[image("image1"), image("image2")]);
+}
+
+#[test]
+fn vespa_tagged_image_with_no_containers_is_unused() {
+    Tester::new()
+        .image("image-1", None, &["vespa-6"])
+        .expect_deleted(&[tag("vespa-6"), image("image-1")]);
+}
+
+#[test]
+fn vespa_unused_images_with_simple_image_gc() {
+    let mut tester = Tester::new();
+    tester
+        .image("parent-image", None, &[])
+        .expect_deleted_after(30, &[], &[])
+        .image("image-1", Some("parent-image"), &[])
+        .expect_deleted_after(0, &[], &[])
+        // parent-image has been unused for 1 h, but image-1 depends on it
+        // and has been unused for only 30 min: parent-image stays.
+        .expect_deleted_after(30, &[], &[])
+        .expect_deleted_after(30, &[], &[image("image-1"), image("parent-image")]);
+}
+
+#[test]
+fn vespa_re_downloading_image_is_not_immediately_deleted() {
+    let mut tester = Tester::new();
+    tester
+        .image("image", None, &[])
+        .expect_deleted(&[image("image")])
+        // Pulled again at once: first seen now, so not deleted.
+        .image("image", None, &[])
+        .expect_deleted_after(0, &[], &[])
+        .expect_deleted_after(10, &[], &[])
+        // An hour after it was pulled again, it goes again.
+        .expect_deleted(&[image("image")]);
+}
+
+#[test]
+fn vespa_re_downloading_image_is_not_immediately_deleted_when_deleting_by_tag() {
+    let gone = [tag("image-1"), tag("my-tag"), image("image")];
+    let mut tester = Tester::new();
+    tester
+        .image("image", None, &["image-1", "my-tag"])
+        .expect_deleted(&gone)
+        .image("image", None, &["image-1", "my-tag"])
+        .expect_deleted_after(0, &[], &[])
+        .expect_deleted_after(10, &[], &[])
+        .expect_deleted(&gone);
+}
+
+#[test]
+fn vespa_does_not_delete_excluded_by_id_images() {
+    // image-1 and parent-image would go too, but image-1 is excluded and
+    // keeps its parent: only image-2 goes.
+    Tester::new()
+        .image("parent-image", None, &[])
+        .image("image-1", Some("parent-image"), &[])
+        .image("image-2", Some("parent-image"), &[])
+        .expect_deleted_after(60, &["image-1"], &[image("image-2")]);
+}
+
+#[test]
+fn vespa_does_not_delete_excluded_by_tag_images() {
+    Tester::new()
+        .image("parent-image", None, &["rhel-6"])
+        .image("image-1", Some("parent-image"), &["vespa:6.288.16"])
+        .image("image-2", Some("parent-image"), &["vespa:6.289.94"])
+        .expect_deleted_after(
+            60,
+            &["vespa:6.288.16"],
+            &[tag("vespa:6.289.94"), image("image-2")],
+        );
+}
+
+#[test]
+fn vespa_excluding_not_downloaded_image_is_noop() {
+    Tester::new()
+        .image("parent-image", None, &["rhel-6"])
+        .image("image-1", Some("parent-image"), &["vespa:6.288.16"])
+        .image("image-2", Some("parent-image"), &["vespa:6.289.94"])
+        .expect_deleted_after(
+            60,
+            &["vespa:6.300.1"],
+            &[
+                tag("vespa:6.288.16"),
+                tag("vespa:6.289.94"),
+                tag("rhel-6"),
+                image("image-1"),
+                image("image-2"),
+                image("parent-image"),
+            ],
+        );
 }

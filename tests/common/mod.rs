@@ -41,6 +41,9 @@ pub struct MemStore {
     pub listed: Vec<TestNode>,
     pub roots: Vec<(TestNode, Strength)>,
     pub edges: HashMap<TestNode, Vec<(TestNode, Strength)>>,
+    /// `(child, parent, strength)`, declared after the listing with
+    /// `back_reference` (`lives_with` for a structural one).
+    pub back_references: Vec<(TestNode, TestNode, Strength)>,
     pub fault: Fault,
     /// How many times `references` was called for each node.
     pub expansions: HashMap<TestNode, usize>,
@@ -70,6 +73,27 @@ impl MemStore {
             .push((n(to), strength));
         self
     }
+
+    pub fn back_reference(&mut self, child: u32, parent: u32, strength: Strength) -> &mut Self {
+        self.back_references.push((n(child), n(parent), strength));
+        self
+    }
+}
+
+/// Emits a reference through the sink's method named for its strength
+/// (`strong`, `weak`, `flat`, `structural`) rather than through `add`.
+pub fn emit_named<T, N, K>(
+    refs: &mut ReferenceSink<'_, T, N, K>,
+    node: &Node<T, N, K>,
+    s: Strength,
+) {
+    match s {
+        Strength::Strong => refs.strong(node),
+        Strength::Weak => refs.weak(node),
+        Strength::Flat => refs.flat(node),
+        Strength::Structural => refs.structural(node),
+        other => refs.add(node, other),
+    }
 }
 
 impl CollectionContext for MemStore {
@@ -85,6 +109,13 @@ impl CollectionContext for MemStore {
         nodes.reserve(self.listed.len());
         for node in &self.listed {
             nodes.push(node);
+        }
+        for (child, parent, strength) in &self.back_references {
+            if *strength == Strength::Structural {
+                nodes.lives_with(child, parent);
+            } else {
+                nodes.back_reference(child, parent, *strength);
+            }
         }
         Ok(())
     }
@@ -110,8 +141,14 @@ impl CollectionContext for MemStore {
             Fault::PanicInReferencesOf(bad) if bad == node => panic!("store panics on purpose"),
             _ => {}
         }
-        for (target, strength) in self.edges.get(node).into_iter().flatten() {
-            refs.add(target, *strength);
+        // Every other reference through the method named for its strength.
+        let targets = self.edges.get(node).into_iter().flatten();
+        for (i, (target, strength)) in targets.enumerate() {
+            if i % 2 == 0 {
+                refs.add(target, *strength);
+            } else {
+                emit_named(refs, target, *strength);
+            }
         }
         Ok(())
     }
@@ -164,6 +201,29 @@ pub fn any_strength() -> impl proptest::strategy::Strategy<Value = Strength> {
     proptest::prop_oneof![
         Just(Strength::Strong),
         Just(Strength::Weak),
-        Just(Strength::Flat)
+        Just(Strength::Flat),
+        Just(Strength::Structural),
     ]
+}
+
+/// The strengths that keep their target, each as likely.
+pub fn keeping_strength() -> impl proptest::strategy::Strategy<Value = Strength> {
+    use proptest::prelude::Just;
+    proptest::prop_oneof![
+        Just(Strength::Strong),
+        Just(Strength::Flat),
+        Just(Strength::Structural),
+    ]
+}
+
+/// `strength` made one step stronger, in the order in which each keeps at
+/// least what the one before keeps: weak < flat < strong < structural.
+/// (Structural is above strong: from a node reached flat, a strong
+/// reference is not followed, a structural one is.)
+pub fn upgraded(strength: Strength) -> Strength {
+    match strength {
+        Strength::Weak => Strength::Flat,
+        Strength::Flat => Strength::Strong,
+        _ => Strength::Structural,
+    }
 }

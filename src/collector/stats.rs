@@ -1,0 +1,75 @@
+//! What one collection counted and timed.
+
+use super::*;
+
+/// Counts and timings of one collection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Distinct nodes [`CollectionContext::all`] listed: the candidates.
+    pub nodes_listed: usize,
+    /// Strong and flat roots [`CollectionContext::roots`] emitted,
+    /// duplicates included, expired ones not.
+    pub roots: usize,
+    /// Why nodes are kept, by kind of root.
+    pub roots_by_kind: RootCounts,
+    /// Pins that resolved to nothing.
+    pub unknown_pins: Vec<String>,
+    /// Distinct nodes found live, including reached nodes that were not
+    /// listed.
+    pub nodes_marked: usize,
+    /// Nodes whose references were followed: the nodes reached strongly.
+    pub nodes_expanded: usize,
+    /// Nodes reached flat whose structure was followed: their
+    /// [`Strength::Structural`] references and
+    /// [`lives_with`](NodeSink::lives_with) children. A node reached flat
+    /// and later strongly counts here and in `nodes_expanded`.
+    pub nodes_expanded_flat: usize,
+    /// Strong, flat and structural references emitted by
+    /// [`CollectionContext::references`].
+    pub references_followed: usize,
+    /// Weak roots and references emitted; they keep nothing.
+    pub weak_references: usize,
+    /// Strong and flat references emitted by
+    /// [`CollectionContext::references`] to nodes the listing did not name.
+    /// Roots and pins naming unlisted nodes are not counted here.
+    pub dead_edges: usize,
+    /// Listed nodes found unreachable.
+    pub nodes_swept: usize,
+    /// Time spent listing the candidates.
+    pub listing_time: Duration,
+    /// Time spent reading roots and following references.
+    pub mark_time: Duration,
+    /// Time spent collecting the unreachable nodes.
+    pub sweep_time: Duration,
+}
+
+/// One line for a log: counts, then time per phase.
+///
+/// ```
+/// let stats = resource_gc::Stats::default();
+/// assert_eq!(
+///     stats.to_string(),
+///     "listed 0, roots 0, marked 0, swept 0, references 0 (weak 0, dead 0); \
+///      listing 0ns, mark 0ns, sweep 0ns"
+/// );
+/// ```
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "listed {}, roots {}, marked {}, swept {}, references {} (weak {}, dead {}); \
+             listing {:?}, mark {:?}, sweep {:?}",
+            self.nodes_listed,
+            self.roots,
+            self.nodes_marked,
+            self.nodes_swept,
+            self.references_followed,
+            self.weak_references,
+            self.dead_edges,
+            self.listing_time,
+            self.mark_time,
+            self.sweep_time
+        )
+    }
+}
