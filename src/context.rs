@@ -5,14 +5,13 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::{Duration, SystemTime};
 
-use crate::{Node, NodeView, Retention, RootCounts, Strength};
+use crate::{Node, NodeView, Retention, RootCounts};
 
 /// The embedder's view of its store, as the collector asks for it.
 ///
 /// A collection calls [`all`](Self::all) once, then [`roots`](Self::roots)
 /// once, then [`references`](Self::references) once for every node it
-/// reaches strongly, however many roots or references lead to it (and once
-/// more for a node reached flat first, to read its structure). Every
+/// reaches, however many roots or references lead to it. Every
 /// callback emits into a sink the crate passes in, by reference, so a node
 /// that owns memory (`String` keys) is cloned only when the collector
 /// sees it for the first time.
@@ -55,11 +54,13 @@ pub trait CollectionContext {
 
     /// Emits what `node` references, every [`Strength`] included.
     ///
-    /// Called once per collection for a node reached strongly. A node
-    /// reached flat before that is asked once more, first, for its
-    /// structure: the sink then follows only [`Strength::Structural`]
-    /// references (flat, in turn) and ignores the rest, so the callback
-    /// need not know which reach it serves.
+    /// Called once per collection for every node reached. For a node
+    /// reached strongly, everything it emits is followed. For a node
+    /// reached only flat, the sink follows its structure,
+    /// [`Strength::Structural`] references (flat, in turn), and ignores the
+    /// rest, so the callback need not know which reach it serves. (The
+    /// mark follows all strong work first, so a node reached both ways is
+    /// read once, fully.)
     ///
     /// `node` may not exist: a dead edge's target is expanded too, because
     /// a store may reach candidates through resources it never lists (an
@@ -129,6 +130,38 @@ pub type ReferenceSinkOf<'a, C> = ReferenceSink<
     <C as CollectionContext>::Namespace,
     <C as CollectionContext>::Key,
 >;
+
+/// How strongly a root or reference holds its target.
+///
+/// | strength | keeps the target | the target's references followed |
+/// |---|---|---|
+/// | `Strong` | yes | all of them |
+/// | `Flat` | yes | its structure only |
+/// | `Structural` | as the referrer is held | as the referrer's are |
+/// | `Weak` | no | none |
+///
+/// "Structure" is what a node cannot be kept without: its
+/// `Structural` references and its [`lives_with`](crate::NodeSink::lives_with)
+/// children. A flat reach follows it, flat in turn, and nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Strength {
+    /// Keeps the target and everything it references.
+    Strong,
+    /// Keeps nothing. It still says who refers to whom, for the removal
+    /// order ([`SweepOrder::ReferrersFirst`](crate::SweepOrder::ReferrersFirst)).
+    Weak,
+    /// Keeps the target and its structure, but not its other references
+    /// (containerd's flat leases: a flat-leased image keeps its manifest,
+    /// not the manifest's layers).
+    Flat,
+    /// The target is part of the referrer: it is held however the referrer
+    /// is held, on every reach of it. Through a strong reach it is strong;
+    /// through a flat reach it is flat, and passes flatness on to its own
+    /// structure. A snapshot's parent, an image's target, a row's payload
+    /// file. As a root (there is no referrer) it is strong.
+    Structural,
+}
 
 /// Whether a collection goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,7 +331,7 @@ pub struct ReferenceSink<'a, T, N, K> {
     emit: &'a mut dyn EmitReference<T, N, K>,
     now: SystemTime,
     tally: &'a mut RootCounts,
-    /// Plain strong and flat emissions count as explicit roots.
+    /// Plain emissions that keep something count as explicit roots.
     roots: bool,
 }
 

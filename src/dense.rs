@@ -30,10 +30,10 @@ pub trait DenseContext {
     /// Emits the roots.
     fn roots(&mut self, roots: &mut DenseSink<'_>) -> Result<(), Self::Error>;
 
-    /// Emits what `id` references. Called once for an id reached strongly,
-    /// and once for an id reached flat before that, to read its structure
-    /// (see [`Strength`]): the sink then follows [`Strength::Structural`]
-    /// references only, and ignores the rest.
+    /// Emits what `id` references. Called once for every id reached: for
+    /// an id reached only flat, the sink follows its
+    /// [`Strength::Structural`] references only, flat, and ignores the
+    /// rest (see [`Strength`]).
     fn references(&mut self, id: u32, refs: &mut DenseSink<'_>) -> Result<(), Self::Error>;
 
     /// See [`crate::CollectionContext::checkpoint`].

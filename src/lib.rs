@@ -394,7 +394,7 @@ mod pool;
 pub use collector::{Collection, Collector, Options, Stats, SweepOrder};
 pub use context::{
     CollectionContext, Flow, NodeSink, NodeSinkOf, Phase, Progress, ReferenceSink, ReferenceSinkOf,
-    SharedContext,
+    SharedContext, Strength,
 };
 pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::{CollectError, Error};
@@ -406,35 +406,3 @@ pub use policy::{Retention, RootCounts, SweepLimit};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-
-/// How strongly a root or reference holds its target.
-///
-/// | strength | keeps the target | the target's references followed |
-/// |---|---|---|
-/// | `Strong` | yes | all of them |
-/// | `Flat` | yes | its structure only |
-/// | `Structural` | as the referrer is held | as the referrer's are |
-/// | `Weak` | no | none |
-///
-/// "Structure" is what a node cannot be kept without: its
-/// `Structural` references and its [`lives_with`](crate::NodeSink::lives_with)
-/// children. A flat reach follows it, flat in turn, and nothing else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Strength {
-    /// Keeps the target and everything it references.
-    Strong,
-    /// Keeps nothing. It still says who refers to whom, for the removal
-    /// order ([`SweepOrder::ReferrersFirst`]).
-    Weak,
-    /// Keeps the target and its structure, but not its other references
-    /// (containerd's flat leases: a flat-leased image keeps its manifest,
-    /// not the manifest's layers).
-    Flat,
-    /// The target is part of the referrer: it is held however the referrer
-    /// is held, on every reach of it. Through a strong reach it is strong;
-    /// through a flat reach it is flat, and passes flatness on to its own
-    /// structure. A snapshot's parent, an image's target, a row's payload
-    /// file. As a root (there is no referrer) it is strong.
-    Structural,
-}

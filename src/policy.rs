@@ -114,10 +114,10 @@ impl SweepLimit {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RootCounts {
-    /// Strong and flat roots emitted plainly by
+    /// Roots that keep something (strong, flat, structural) emitted plainly by
     /// [`crate::CollectionContext::roots`].
     pub explicit: usize,
-    /// Strong and flat references with a deadline that had not passed
+    /// References that keep something, with a deadline that had not passed
     /// ([`crate::ReferenceSink::expiring`]), usually leases.
     pub leases: usize,
     /// References with a deadline that had passed: not held.

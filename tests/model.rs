@@ -35,19 +35,20 @@ const KEYS: u32 = 40;
 const DELIBERATE_PANIC: &str = "the store panics on purpose";
 
 // ---------------------------------------------------------------------------
-// The oracle: breadth-first over adjacency lists.
+// The oracle: `common::oracle`'s fixpoint.
 
-/// The oracle over edges kept by source.
+/// The oracle over edges kept by source, and back-references.
 fn oracle(
     listed: &[u32],
     roots: &[(u32, Strength)],
     edges: &BTreeMap<u32, Vec<(u32, Strength)>>,
+    back: &[(u32, u32, Strength)],
 ) -> Expected {
     let edges: Vec<(u32, u32, Strength)> = edges
         .iter()
         .flat_map(|(&from, targets)| targets.iter().map(move |&(to, s)| (from, to, s)))
         .collect();
-    common::oracle::oracle(listed, roots, &edges)
+    common::oracle::oracle_with_back_references(listed, roots, &edges, back)
 }
 
 // ---------------------------------------------------------------------------
@@ -60,6 +61,8 @@ struct Snapshot {
     listed: Vec<u32>,
     roots: Vec<(u32, Strength)>,
     edges: BTreeMap<u32, Vec<(u32, Strength)>>,
+    /// `(child, parent, strength)`; the dense view has none.
+    back: Vec<(u32, u32, Strength)>,
 }
 
 fn snapshot(store: &MemStore) -> Snapshot {
@@ -75,12 +78,28 @@ fn snapshot(store: &MemStore) -> Snapshot {
                 (from.key, targets)
             })
             .collect(),
+        back: store
+            .back_references
+            .iter()
+            .map(|(child, parent, s)| (child.key, parent.key, *s))
+            .collect(),
     }
 }
 
 impl Snapshot {
     fn oracle(&self) -> Expected {
-        oracle(&self.listed, &self.roots, &self.edges)
+        oracle(&self.listed, &self.roots, &self.edges, &self.back)
+    }
+
+    /// The dense view's references: the edges, then each back-reference
+    /// as a reference its parent emits (the dense path has no
+    /// back-references of its own).
+    fn dense_edges(&self) -> BTreeMap<u32, Vec<(u32, Strength)>> {
+        let mut edges = self.edges.clone();
+        for &(child, parent, strength) in &self.back {
+            edges.entry(parent).or_default().push((child, strength));
+        }
+        edges
     }
 
     /// Ids for the dense view: one past the largest key the store mentions,
@@ -88,7 +107,8 @@ impl Snapshot {
     fn dense_count(&self) -> u32 {
         let listed = self.listed.iter().copied();
         let roots = self.roots.iter().map(|&(k, _)| k);
-        let edges = self.edges.iter().flat_map(|(&from, targets)| {
+        let edges = self.dense_edges();
+        let edges = edges.iter().flat_map(|(&from, targets)| {
             std::iter::once(from).chain(targets.iter().map(|&(to, _)| to))
         });
         listed
@@ -101,14 +121,14 @@ impl Snapshot {
     /// The dense oracle: every id in range is a candidate.
     fn dense_oracle(&self) -> Expected {
         let listed: Vec<u32> = (0..self.dense_count()).collect();
-        oracle(&listed, &self.roots, &self.edges)
+        oracle(&listed, &self.roots, &self.dense_edges(), &[])
     }
 
     fn dense_view(&self, mishap: Option<Mishap<u32>>, abort_at: Option<usize>) -> DenseView {
         let count = self.dense_count();
         let mut edges = vec![Vec::new(); count as usize];
-        for (&from, targets) in &self.edges {
-            edges[from as usize].clone_from(targets);
+        for (from, targets) in self.dense_edges() {
+            edges[from as usize] = targets;
         }
         DenseView {
             roots: self.roots.clone(),
@@ -290,6 +310,11 @@ enum Op {
     /// Removes one of the key's references, picked modulo their number.
     RemoveEdge(u32, usize),
     AddRoot(u32, Strength),
+    /// `back_reference(child, parent, strength)`, structural ones through
+    /// `lives_with` (the `Node` path only).
+    AddBackReference(u32, u32, Strength),
+    /// Removes one back-reference, picked modulo their number.
+    RemoveBackReference(usize),
     /// Removes one root, picked modulo their number.
     RemoveRoot(usize),
     /// A collection; with `remove_swept` the embedder then removes the
@@ -299,7 +324,7 @@ enum Op {
     },
     /// A collection that goes wrong in a callback: it must end in an error
     /// (or a panic) and leave the store as it was. `References` picks one of
-    /// the nodes the oracle says are expanded, modulo their number.
+    /// the nodes the oracle says are reached (so read), modulo their number.
     Troubled(Mishap<usize>),
     /// A collection that the store aborts at its k-th checkpoint.
     Abort(usize),
@@ -337,6 +362,9 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (key(), key(), common::any_strength()).prop_map(|(a, b, s)| Op::AddEdge(a, b, s)),
         2 => (key(), selector()).prop_map(|(a, i)| Op::RemoveEdge(a, i)),
         2 => (key(), common::any_strength()).prop_map(|(k, s)| Op::AddRoot(k, s)),
+        1 => (key(), key(), common::any_strength())
+            .prop_map(|(c, p, s)| Op::AddBackReference(c, p, s)),
+        1 => selector().prop_map(Op::RemoveBackReference),
         1 => selector().prop_map(Op::RemoveRoot),
         4 => any::<bool>().prop_map(|remove_swept| Op::Collect { remove_swept }),
         2 => mishap().prop_map(Op::Troubled),
@@ -392,19 +420,27 @@ fn check(what: &str, e: &Expected, o: &Observed) -> Result<(), TestCaseError> {
         let expected = e.live.contains(&(key as u32));
         prop_assert_eq!(live, expected, "{}: is_live({})", what, key);
     }
+    // `references` read exactly once for every node reached at all.
     for (&key, &count) in &o.expansions {
         prop_assert_eq!(count, 1, "{}: {} expanded {} times", what, key, count);
     }
     let expanded: BTreeSet<u32> = o.expansions.keys().copied().collect();
-    prop_assert_eq!(&expanded, &e.expanded, "{}: expanded", what);
+    prop_assert_eq!(&expanded, &e.live, "{}: nodes read", what);
     let s = &o.stats;
     prop_assert_eq!(s.nodes_swept, o.garbage.len(), "{}: nodes_swept", what);
     prop_assert_eq!(o.garbage_len, o.garbage.len(), "{}: garbage().len()", what);
     prop_assert_eq!(s.nodes_listed, e.nodes_listed, "{}: nodes_listed", what);
+    prop_assert_eq!(s.nodes_expanded, e.strong.len(), "{}: nodes_expanded", what);
     prop_assert_eq!(
-        s.nodes_expanded,
-        e.expanded.len(),
-        "{}: nodes_expanded",
+        s.nodes_expanded_flat,
+        e.flat_only.len(),
+        "{}: nodes_expanded_flat",
+        what
+    );
+    prop_assert_eq!(
+        s.roots_by_kind.back_references,
+        e.back_references,
+        "{}: back_references",
         what
     );
     prop_assert_eq!(s.nodes_marked, e.live.len(), "{}: nodes_marked", what);
@@ -511,13 +547,16 @@ impl Model {
         self.store
             .edges
             .retain(|from, _| !garbage.contains(&from.key));
+        self.store
+            .back_references
+            .retain(|(child, _, _)| !garbage.contains(&child.key));
     }
 
     /// A collection that goes wrong in a callback, on both paths: an error
     /// naming what failed, or a panic; and the store as it was.
     fn troubled(&mut self, mishap: Mishap<usize>) -> Result<(), TestCaseError> {
         let before = snapshot(&self.store);
-        let expanded: Vec<u32> = before.oracle().expanded.into_iter().collect();
+        let expanded: Vec<u32> = before.oracle().live.into_iter().collect();
         let at = match mishap.at {
             Callback::Listing => Callback::Listing,
             Callback::Roots => Callback::Roots,
@@ -662,6 +701,16 @@ impl Model {
             Op::AddRoot(key, strength) => {
                 store.root(key, strength);
             }
+            Op::AddBackReference(child, parent, strength) => {
+                store.back_reference(child, parent, strength);
+            }
+            Op::RemoveBackReference(at) => {
+                if !store.back_references.is_empty() {
+                    store
+                        .back_references
+                        .remove(at % store.back_references.len());
+                }
+            }
             Op::RemoveRoot(at) => {
                 if !store.roots.is_empty() {
                     store.roots.remove(at % store.roots.len());
@@ -762,15 +811,17 @@ fn a_failed_and_a_panicked_collection_leave_the_collector_exact() {
         Op::Collect {
             remove_swept: false,
         },
-        // Expanded: 0, 1, 5, 9 (unlisted). Fails in references(5).
+        // Read: 0, 1, 2 (flat, for its structure), 5, 9 (unlisted). Fails
+        // in references(2).
         troubled(Callback::References(2), Trouble::Fail, true),
         troubled(Callback::References(0), Trouble::Panic, false),
         Op::RemoveNode {
             key: 1,
             drop_edges: false,
         },
-        // Panics in references(9), once its reference to 5 is emitted.
-        troubled(Callback::References(3), Trouble::Panic, true),
+        // Read: 0, 1 (unlisted now), 2, 5, 9. Panics in references(9),
+        // once its reference to 5 is emitted.
+        troubled(Callback::References(4), Trouble::Panic, true),
         troubled(Callback::Listing, Trouble::Panic, true),
         troubled(Callback::Roots, Trouble::Fail, true),
         Op::Collect { remove_swept: true },
@@ -794,10 +845,11 @@ fn the_oracle_follows_an_unlisted_node_and_stops_at_flat() {
         (7, vec![(3, Strong)]),
         (1, vec![(4, Strong)]),
     ]);
-    let e = oracle(&[4, 3, 2, 1, 0, 3], &[(0, Strong), (4, Weak)], &edges);
+    let e = oracle(&[4, 3, 2, 1, 0, 3], &[(0, Strong), (4, Weak)], &edges, &[]);
     assert_eq!(e.garbage, [4, 2]);
     assert_eq!(e.live_listed, [3, 1, 0]);
-    assert_eq!(e.expanded, BTreeSet::from([0, 7, 3]));
+    assert_eq!(e.strong, BTreeSet::from([0, 7, 3]));
+    assert_eq!(e.flat_only, BTreeSet::from([1]));
     assert_eq!(e.live, BTreeSet::from([0, 1, 3, 7]));
     assert_eq!((e.roots, e.weak_references), (1, 2));
     assert_eq!((e.references_followed, e.dead_edges), (3, 1));

@@ -581,3 +581,248 @@ fn a_dry_run_reports_and_removes_nothing() {
     assert_eq!(registry.images.len(), 2);
     assert_eq!(prune(&mut registry, keep(2)).unwrap().garbage, []);
 }
+
+// ---------------------------------------------------------------------------
+// The `keepYoungerThan` and `keepTagRevisions` boundaries.
+
+/// OpenShift's test defaults: `keepYoungerThan` 1 h, and `n` revisions.
+fn oc(keep_tag_revisions: usize) -> Prune {
+    Prune {
+        keep_tag_revisions: Some(keep_tag_revisions),
+        keep_younger_than: Some(HOUR),
+        ..confirm()
+    }
+}
+
+/// OpenShift's `Pod()`, `Stream()` and `TagEvent()` have a zero creation
+/// time: long ago.
+fn long_ago() -> SystemTime {
+    UNIX_EPOCH
+}
+
+#[test]
+fn a_revision_exactly_keep_younger_than_old_is_kept_where_openshift_prunes() {
+    // OpenShift keeps a tag revision only if `item.Created.After(now -
+    // keepYoungerThan)`: at exactly keepYoungerThan it is prunable. The
+    // crate keeps at the boundary ([`Retention::keep_younger_than`]).
+    let prune_revision_created = |created: SystemTime| {
+        let mut r = Registry::default();
+        r.stream("app", long_ago())
+            .image("rev", &["rev-layer"])
+            .tag("app", "latest", "rev", created);
+        prune(&mut r, oc(0)).unwrap().garbage
+    };
+    let gone = [layer("rev-layer"), image("rev")];
+    assert_eq!(prune_revision_created(ago(HOUR + NS)), gone, "both prune");
+    assert_eq!(prune_revision_created(ago(HOUR)), [], "OpenShift prunes");
+    assert_eq!(prune_revision_created(ago(HOUR - NS)), [], "both keep");
+    assert_eq!(prune_revision_created(now() + NS), [], "both keep");
+}
+
+#[test]
+fn a_stream_exactly_keep_younger_than_old_is_kept_where_openshift_prunes() {
+    // OpenShift keeps a whole stream only if `stream.CreationTimestamp
+    // .After(now - keepYoungerThan)`; at equality it prunes it as any
+    // other. This embedder keeps at the boundary, as the crate does.
+    let prune_stream_created = |created: SystemTime| {
+        let mut r = Registry::default();
+        r.stream("app", created).image("rev", &["rev-layer"]).tag(
+            "app",
+            "latest",
+            "rev",
+            long_ago(),
+        );
+        prune(&mut r, oc(0)).unwrap().garbage
+    };
+    let gone = [layer("rev-layer"), image("rev")];
+    assert_eq!(prune_stream_created(ago(HOUR + NS)), gone, "both prune");
+    assert_eq!(prune_stream_created(ago(HOUR)), [], "OpenShift prunes");
+    assert_eq!(prune_stream_created(ago(HOUR - NS)), [], "both keep");
+}
+
+#[test]
+fn a_finished_pod_exactly_keep_younger_than_old_keeps_its_image_as_in_openshift() {
+    // OpenShift ignores a pod that is neither running nor pending only if
+    // `pod.CreationTimestamp.Before(now - keepYoungerThan)`: at equality
+    // the pod still protects its image. Here the crate's rule and
+    // OpenShift's agree, on both sides too.
+    let prune_pod_created = |created: SystemTime| {
+        let mut r = Registry::default();
+        r.stream("app", long_ago())
+            .image("img", &["img-layer"])
+            .tag("app", "latest", "img", long_ago())
+            .pod("job", Phase::Succeeded, created, "img");
+        prune(&mut r, oc(0)).unwrap().garbage
+    };
+    let gone = [layer("img-layer"), image("img")];
+    assert_eq!(prune_pod_created(ago(HOUR + NS)), gone, "both prune");
+    assert_eq!(prune_pod_created(ago(HOUR)), [], "both keep");
+    assert_eq!(prune_pod_created(ago(HOUR - NS)), [], "both keep");
+}
+
+#[test]
+fn keep_tag_revisions_keeps_ranks_below_n_as_openshift_does() {
+    // OpenShift: `if rev < keepTagRevisions` keeps; rank n is the first
+    // prunable, and 0 keeps none. The crate's `keep_last` is the same.
+    for n in 0..=6 {
+        let mut registry = five_revisions();
+        let report = prune(&mut registry, keep(n)).unwrap();
+        let images: Vec<Res> = report
+            .garbage
+            .iter()
+            .filter(|node| node.kind == Kind::Image)
+            .cloned()
+            .collect();
+        let expected: Vec<Res> = (1..=5usize.saturating_sub(n))
+            .map(|i| image(&format!("img-{i}")))
+            .collect();
+        assert_eq!(images, expected, "keepTagRevisions {n}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// OpenShift's own `TestImagePruning` (openshift/oc, `prune_test.go`), the
+// cases this embedder can express: images and layers, stream tag
+// histories, pods. Not expressed: controllers and builds, image ages
+// (`AgedImage`), registry links, the managed annotation and `--all`,
+// deletion failures, size limits. OpenShift's harness: `keepYoungerThan`
+// 1 h, `keepTagRevisions` 3 unless set; `Image()` has five layers.
+
+const LAYERS: [&str; 5] = ["layer1", "layer2", "layer3", "layer4", "layer5"];
+
+impl Registry {
+    /// A tag's history as OpenShift stores it, index 0 the current image.
+    /// Every `TagEvent` in OpenShift's tests has the same (zero) `Created`,
+    /// so the crate ranks them by this order: ties keep their order.
+    fn history(&mut self, stream: &str, tag: &str, images: &[&str]) -> &mut Self {
+        let revisions = images
+            .iter()
+            .map(|image| Revision {
+                image: image.to_string(),
+                created: long_ago(),
+            })
+            .collect();
+        let stream = self.streams.get_mut(stream).unwrap();
+        stream.tags.insert(tag.into(), revisions);
+        self
+    }
+}
+
+/// `sha0` (OpenShift's `sha256:000…0`), tagged `foo/bar:latest`, used by
+/// pods of the given phases and ages.
+fn one_image_with_pods(pods: &[(Phase, SystemTime)]) -> Registry {
+    let mut r = Registry::default();
+    r.image("sha0", &LAYERS)
+        .stream("foo/bar", long_ago())
+        .history("foo/bar", "latest", &["sha0"]);
+    for (i, &(phase, created)) in pods.iter().enumerate() {
+        r.pod(&format!("pod{}", i + 1), phase, created, "sha0");
+    }
+    r
+}
+
+#[test]
+fn openshift_pods_running_or_pending_keep_their_image() {
+    use Phase::*;
+    let old = long_ago();
+    for pods in [
+        vec![(Pending, old)],
+        vec![(Succeeded, old), (Succeeded, old), (Pending, old)],
+        vec![(Running, old)],
+        vec![(Succeeded, old), (Succeeded, old), (Running, old)],
+    ] {
+        let mut registry = one_image_with_pods(&pods);
+        assert_eq!(prune(&mut registry, oc(0)).unwrap().garbage, [], "{pods:?}");
+    }
+}
+
+#[test]
+fn openshift_pods_succeeded_failed_or_unknown_do_not() {
+    use Phase::*;
+    let old = long_ago();
+    let mut everything: Vec<Res> = LAYERS.iter().map(|l| layer(l)).collect();
+    everything.push(image("sha0"));
+    for pods in [
+        vec![(Succeeded, old)],
+        vec![(Failed, old), (Failed, old), (Failed, old)],
+        vec![(Unknown, old), (Unknown, old), (Unknown, old)],
+    ] {
+        let mut registry = one_image_with_pods(&pods);
+        let report = prune(&mut registry, oc(0)).unwrap();
+        assert_eq!(report.garbage, everything, "{pods:?}");
+    }
+}
+
+#[test]
+fn openshift_pod_phase_succeeded_pod_less_than_min_pruning_age_does_not_prune() {
+    // `AgedPod(…, 5, …)`: five minutes old.
+    let mut registry = one_image_with_pods(&[(Phase::Succeeded, ago(5 * MINUTE))]);
+    assert_eq!(prune(&mut registry, oc(0)).unwrap().garbage, []);
+}
+
+#[test]
+fn openshift_image_stream_keep_most_recent_n_images() {
+    // Revision 0 is an image of another registry: never a candidate, but
+    // it still takes rank 0. With 3 kept, id4 (rank 3) goes; its layers
+    // are shared with id2 and id3.
+    let mut registry = Registry::default();
+    registry
+        .image("id2", &LAYERS)
+        .image("id3", &LAYERS)
+        .image("id4", &LAYERS)
+        .stream("foo/bar", long_ago())
+        .history(
+            "foo/bar",
+            "latest",
+            &["otherregistry/id", "id2", "id3", "id4"],
+        );
+    let report = prune(&mut registry, oc(3)).unwrap();
+    assert_eq!(report.garbage, [image("id4")]);
+}
+
+#[test]
+fn openshift_image_stream_same_manifest_listed_multiple_times_in_tag_history() {
+    // Only revision 3 (id2) is dropped from the history; id2 is still
+    // revision 1, so no image goes.
+    let mut registry = Registry::default();
+    registry
+        .image("id1", &LAYERS)
+        .image("id2", &LAYERS)
+        .stream("foo/bar", long_ago())
+        .history("foo/bar", "latest", &["id1", "id2", "id1", "id2"]);
+    let report = prune(&mut registry, oc(3)).unwrap();
+    assert_eq!(report.garbage, []);
+    assert_eq!(report.stats.roots_by_kind.retained, 3);
+}
+
+#[test]
+fn openshift_image_stream_age_less_than_min_pruning_age_does_not_prune() {
+    // `AgedStream(…, 5, …)`: without it, id4 would go as above.
+    let mut registry = Registry::default();
+    registry
+        .image("id", &LAYERS)
+        .image("id2", &LAYERS)
+        .image("id3", &LAYERS)
+        .image("id4", &LAYERS)
+        .stream("foo/bar", ago(5 * MINUTE))
+        .history("foo/bar", "latest", &["id", "id2", "id3", "id4"]);
+    assert_eq!(prune(&mut registry, oc(3)).unwrap().garbage, []);
+    registry.streams.get_mut("foo/bar").unwrap().created = long_ago();
+    assert_eq!(prune(&mut registry, oc(3)).unwrap().garbage, [image("id4")]);
+}
+
+#[test]
+fn openshift_layers_unique_to_a_pruned_image_are_pruned() {
+    // `TestLayerPruning`, "layers unique to id1 pruned": one revision kept.
+    let mut registry = Registry::default();
+    registry
+        .image("id1", &["layer1", "layer2", "layer3", "layer4"])
+        .image("id2", &["layer3", "layer4", "layer5", "layer6"])
+        .stream("foo/bar", long_ago())
+        .history("foo/bar", "latest", &["id2", "id1"]);
+    let report = prune(&mut registry, oc(1)).unwrap();
+    assert_eq!(
+        report.garbage,
+        [layer("layer1"), layer("layer2"), image("id1")]
+    );
+}

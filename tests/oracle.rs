@@ -1,10 +1,11 @@
-//! Property tests against a naive oracle: a plain breadth-first search over
-//! adjacency lists with the crate's strength rules (a queue of the nodes
-//! reached strongly; flat marks live only; weak keeps nothing).
+//! Property tests against a naive oracle: a least fixpoint over the set of
+//! nodes reached strongly and the set reached flat (see `common::oracle`),
+//! with every strength: strong, flat, structural (held as the referrer is
+//! held) and weak, and back-references of every strength.
 //!
 //! Both paths are checked: the `Node` path ([`Collector`], over the shared
 //! [`MemStore`] fixture, with duplicate listings, dead edges to unlisted
-//! keys, roots on unlisted keys, self loops) and the dense path
+//! keys, roots on unlisted keys, self loops, back-references) and the dense path
 //! ([`DenseCollector`], ids in range). The `Node` path is checked twice:
 //! with `u32` keys, whose references the mark sets aside and resolves in
 //! batches, and with `String` keys, which it resolves one at a time. The case count comes from
@@ -15,8 +16,8 @@ mod common;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::convert::Infallible;
 
-use common::oracle::{Expected, oracle};
-use common::{MemStore, TestNode, n};
+use common::oracle::{Expected, oracle, oracle_with_back_references};
+use common::{MemStore, TestNode, emit_named, keeping_strength, n, upgraded};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -26,14 +27,7 @@ use resource_gc::{
 };
 
 // ---------------------------------------------------------------------------
-// The oracle.
-
-// ---------------------------------------------------------------------------
 // Random graphs.
-
-fn keeping_strength() -> impl Strategy<Value = Strength> {
-    prop_oneof![Just(Strength::Strong), Just(Strength::Flat)]
-}
 
 /// A graph for the `Node` path. Keys are `0..universe`; only keys below
 /// `listable` are ever listed, so the rest (and any listable key the listing
@@ -45,6 +39,8 @@ struct Graph {
     listed: Vec<u32>,
     roots: Vec<(u32, Strength)>,
     edges: Vec<(u32, u32, Strength)>,
+    /// `(child, parent, strength)`.
+    back: Vec<(u32, u32, Strength)>,
 }
 
 fn graph() -> impl Strategy<Value = Graph> {
@@ -54,14 +50,144 @@ fn graph() -> impl Strategy<Value = Graph> {
             let listed = vec(0..listable.max(1), 0..=if listable == 0 { 0 } else { 60 });
             let roots = vec((0..universe, common::any_strength()), 0..=8);
             let edges = vec((0..universe, 0..universe, common::any_strength()), 0..=100);
-            (Just(universe), listed, roots, edges)
+            let back = vec((0..universe, 0..universe, common::any_strength()), 0..=6);
+            (Just(universe), listed, roots, edges, back)
         })
-        .prop_map(|(universe, listed, roots, edges)| Graph {
+        .prop_map(|(universe, listed, roots, edges, back)| Graph {
             universe,
             listed,
             roots,
             edges,
+            back,
         })
+}
+
+/// Keys appended to a graph of `base` keys so that one node, `x`, is
+/// reached flat down a chain of structural references (one link possibly
+/// a structural back-reference) from a flat root, and, if `strongly`,
+/// strongly from a strong root too, that root emitted before or after the
+/// flat one. The chain and `x` also reference baits strongly, flat and
+/// weakly: kept exactly when `x` is reached strongly (the weak one never).
+#[derive(Clone, Debug)]
+struct Reaches {
+    chain: Vec<u32>,
+    x: u32,
+    strong_bait: u32,
+    flat_bait: u32,
+    weak_bait: u32,
+    strong_root: u32,
+    strongly: bool,
+    roots: Vec<(u32, Strength)>,
+    edges: Vec<(u32, u32, Strength)>,
+    back: Vec<(u32, u32, Strength)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    chain_len: u32,
+    strongly: bool,
+    strong_first: bool,
+    /// How the strong root reaches `x`: strong or structural.
+    strong_link: Strength,
+    /// Which link of the chain is a back-reference (none past its end).
+    back_link: u32,
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    (
+        1u32..=4,
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just(Strength::Strong), Just(Strength::Structural)],
+        0u32..=6,
+    )
+        .prop_map(
+            |(chain_len, strongly, strong_first, strong_link, back_link)| Shape {
+                chain_len,
+                strongly,
+                strong_first,
+                strong_link,
+                back_link,
+            },
+        )
+}
+
+impl Reaches {
+    fn new(base: u32, shape: Shape, back_references: bool) -> Reaches {
+        use Strength::{Flat, Strong, Structural, Weak};
+        let chain: Vec<u32> = (base..base + shape.chain_len).collect();
+        let x = base + shape.chain_len;
+        let (strong_bait, flat_bait, weak_bait, strong_root) = (x + 1, x + 2, x + 3, x + 4);
+        let mut r = Reaches {
+            chain: chain.clone(),
+            x,
+            strong_bait,
+            flat_bait,
+            weak_bait,
+            strong_root,
+            strongly: shape.strongly,
+            roots: Vec::new(),
+            edges: Vec::new(),
+            back: Vec::new(),
+        };
+        let flat_root = (chain[0], Flat);
+        let strong_root = (strong_root, Strong);
+        r.roots = match (shape.strongly, shape.strong_first) {
+            (false, _) => vec![flat_root],
+            (true, true) => vec![strong_root, flat_root],
+            (true, false) => vec![flat_root, strong_root],
+        };
+        let mut path = chain.clone();
+        path.push(x);
+        for (link, pair) in path.windows(2).enumerate() {
+            if back_references && link as u32 == shape.back_link {
+                r.back.push((pair[1], pair[0], Structural));
+            } else {
+                r.edges.push((pair[0], pair[1], Structural));
+            }
+        }
+        for &from in &path {
+            r.edges.push((from, strong_bait, Strong));
+            r.edges.push((from, flat_bait, Flat));
+            r.edges.push((from, weak_bait, Weak));
+        }
+        r.edges.push((strong_root.0, x, shape.strong_link));
+        r
+    }
+
+    /// The keys it adds.
+    fn keys(&self) -> std::ops::Range<u32> {
+        self.chain[0]..self.strong_root + 1
+    }
+
+    /// What the oracle must say of these keys, and what the crate did.
+    fn check(&self, e: &Expected, o: &Observed) -> Result<(), TestCaseError> {
+        for &k in &self.chain {
+            prop_assert!(e.flat_only.contains(&k), "chain {} is flat only", k);
+        }
+        prop_assert!(e.live.contains(&self.x));
+        prop_assert_eq!(e.strong.contains(&self.x), self.strongly);
+        prop_assert_eq!(e.live.contains(&self.strong_bait), self.strongly);
+        prop_assert_eq!(e.live.contains(&self.flat_bait), self.strongly);
+        prop_assert!(!e.live.contains(&self.weak_bait));
+        prop_assert_eq!(o.expansions.get(&self.x), Some(&1), "x read once");
+        prop_assert_eq!(o.expansions.contains_key(&self.strong_bait), self.strongly);
+        Ok(())
+    }
+}
+
+impl Graph {
+    /// This graph with [`Reaches`] appended, its keys listed.
+    fn with_reaches(&self, shape: Shape) -> (Graph, Reaches) {
+        let r = Reaches::new(self.universe, shape, true);
+        let mut g = self.clone();
+        g.listed.extend(r.keys());
+        g.universe = r.keys().end;
+        g.roots.extend(&r.roots);
+        g.edges.extend(&r.edges);
+        g.back.extend(&r.back);
+        (g, r)
+    }
 }
 
 impl Graph {
@@ -74,15 +200,19 @@ impl Graph {
         for &(from, to, strength) in &self.edges {
             store.edge(from, to, strength);
         }
+        for &(child, parent, strength) in &self.back {
+            store.back_reference(child, parent, strength);
+        }
         store
     }
 
     fn oracle(&self) -> Expected {
-        oracle(&self.listed, &self.roots, &self.edges)
+        oracle_with_back_references(&self.listed, &self.roots, &self.edges, &self.back)
     }
 
     /// The graph after the embedder removed `swept`: gone from the listing,
-    /// and their own references with them. References *to* them stay.
+    /// and their own references and back-references with them. References
+    /// *to* them stay.
     fn without(&self, swept: &[u32]) -> Graph {
         let swept: HashSet<u32> = swept.iter().copied().collect();
         Graph {
@@ -99,6 +229,12 @@ impl Graph {
                 .iter()
                 .copied()
                 .filter(|(from, _, _)| !swept.contains(from))
+                .collect(),
+            back: self
+                .back
+                .iter()
+                .copied()
+                .filter(|(child, _, _)| !swept.contains(child))
                 .collect(),
         }
     }
@@ -158,9 +294,20 @@ impl DenseGraph {
         oracle(&listed, &self.roots, &self.edges)
     }
 
+    /// This graph with [`Reaches`] appended (back-references as edges).
+    fn with_reaches(&self, shape: Shape) -> (DenseGraph, Reaches) {
+        let r = Reaches::new(self.count, shape, false);
+        let mut g = self.clone();
+        g.count = r.keys().end;
+        g.roots.extend(&r.roots);
+        g.edges.extend(&r.edges);
+        (g, r)
+    }
+
     /// The store compacted after a collection: the live ids renumbered
     /// densely in order, references to swept ids dropped (they can only come
-    /// from nodes that were not expanded, or be weak).
+    /// from nodes that were not reached, be weak, or be other than
+    /// structural from a node reached flat only).
     fn compacted(&self, live: &[u32]) -> DenseGraph {
         let renumber: HashMap<u32, u32> = live
             .iter()
@@ -206,8 +353,16 @@ impl DenseContext for DenseStore {
 
     fn references(&mut self, id: u32, refs: &mut DenseSink<'_>) -> Result<(), Infallible> {
         self.expansions[id as usize] += 1;
-        for &(target, strength) in &self.edges[id as usize] {
-            refs.add(target, strength);
+        // Every other reference through the method named for its strength.
+        for (i, &(target, strength)) in self.edges[id as usize].iter().enumerate() {
+            match strength {
+                _ if i % 2 == 0 => refs.add(target, strength),
+                Strength::Strong => refs.strong(target),
+                Strength::Weak => refs.weak(target),
+                Strength::Flat => refs.flat(target),
+                Strength::Structural => refs.structural(target),
+                other => refs.add(target, other),
+            }
         }
         Ok(())
     }
@@ -262,11 +417,15 @@ fn collect_nodes<S: std::hash::BuildHasher>(
 /// `add_all`, where [`MemStore`] emits them one by one.
 struct OwnedKeys(MemStore);
 
-/// `targets` as owned nodes, a slice per run of equal strength.
+/// `targets` as owned nodes, a slice per run of equal strength (a run of
+/// one through the method named for its strength).
 fn emit_runs(targets: &[(TestNode, Strength)], refs: &mut ReferenceSink<'_, u8, u8, String>) {
     for run in targets.chunk_by(|a, b| a.1 == b.1) {
         let nodes: Vec<OwnedNode> = run.iter().map(|(node, _)| owned(node)).collect();
-        refs.add_all(&nodes, run[0].1);
+        match nodes.as_slice() {
+            [one] => emit_named(refs, one, run[0].1),
+            _ => refs.add_all(&nodes, run[0].1),
+        }
     }
 }
 
@@ -285,6 +444,9 @@ impl CollectionContext for OwnedKeys {
     fn all(&mut self, nodes: &mut NodeSink<'_, u8, u8, String>) -> Result<(), Infallible> {
         for node in &self.0.listed {
             nodes.push(&owned(node));
+        }
+        for (child, parent, strength) in &self.0.back_references {
+            nodes.back_reference(&owned(child), &owned(parent), *strength);
         }
         Ok(())
     }
@@ -470,12 +632,16 @@ fn check(
         );
     }
 
-    // Each node expanded at most once, and exactly those reached strongly.
+    // `references` read exactly once for each node reached at all.
     for (&key, &count) in &o.expansions {
         prop_assert_eq!(count, 1, "{} expanded {} times", key, count);
     }
     let expanded: BTreeSet<u32> = o.expansions.keys().copied().collect();
-    prop_assert_eq!(&expanded, &e.expanded, "expanded set differs");
+    prop_assert_eq!(
+        &expanded,
+        &e.live,
+        "the nodes read differ from those reached"
+    );
 
     // Stats.
     let s = &o.stats;
@@ -484,7 +650,9 @@ fn check(
     prop_assert_eq!(o.live_len, o.live_listed.len(), "live().len() lies");
     prop_assert_eq!(s.nodes_listed, e.nodes_listed);
     prop_assert_eq!(s.nodes_listed, listed_set.len());
-    prop_assert_eq!(s.nodes_expanded, e.expanded.len());
+    prop_assert_eq!(s.nodes_expanded, e.strong.len());
+    prop_assert_eq!(s.nodes_expanded_flat, e.flat_only.len());
+    prop_assert_eq!(s.roots_by_kind.back_references, e.back_references);
     prop_assert_eq!(s.nodes_marked, e.live.len());
     prop_assert_eq!(s.roots, e.roots);
     prop_assert_eq!(s.references_followed, e.references_followed);
@@ -505,14 +673,6 @@ fn check_dense(g: &DenseGraph, o: &Observed) -> Result<(), TestCaseError> {
 fn is_subset(smaller: &[u32], larger: &[u32]) -> bool {
     let larger: HashSet<u32> = larger.iter().copied().collect();
     smaller.iter().all(|k| larger.contains(k))
-}
-
-/// How an existing root or edge is made stronger.
-fn upgraded(strength: Strength) -> Strength {
-    match strength {
-        Strength::Weak => Strength::Flat,
-        _ => Strength::Strong,
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -587,7 +747,7 @@ proptest! {
         g in graph(),
         from in any::<Index>(),
         to in any::<Index>(),
-        as_root in any::<bool>(),
+        what in 0u8..3,
     ) {
         let mut gc = NodeCollector::new();
         let before = collect_nodes(&mut gc, &g);
@@ -596,10 +756,10 @@ proptest! {
             from.index(g.universe as usize) as u32,
             to.index(g.universe as usize) as u32,
         );
-        if as_root {
-            more.roots.push((to, Strength::Weak));
-        } else {
-            more.edges.push((from, to, Strength::Weak));
+        match what {
+            0 => more.roots.push((to, Strength::Weak)),
+            1 => more.edges.push((from, to, Strength::Weak)),
+            _ => more.back.push((to, from, Strength::Weak)),
         }
         let after = collect_nodes(&mut gc, &more);
         prop_assert_eq!(&after.garbage, &before.garbage);
@@ -613,14 +773,17 @@ proptest! {
     fn node_path_stronger_references_never_grow_the_sweep(
         g in graph(),
         at in any::<Index>(),
-        root in any::<bool>(),
+        what in 0u8..3,
     ) {
         let mut gc = NodeCollector::new();
         let before = collect_nodes(&mut gc, &g);
         let mut stronger = g.clone();
-        if root && !g.roots.is_empty() {
+        if what == 0 && !g.roots.is_empty() {
             let root = &mut stronger.roots[at.index(g.roots.len())];
             root.1 = upgraded(root.1);
+        } else if what == 1 && !g.back.is_empty() {
+            let back = &mut stronger.back[at.index(g.back.len())];
+            back.2 = upgraded(back.2);
         } else if !g.edges.is_empty() {
             let edge = &mut stronger.edges[at.index(g.edges.len())];
             edge.2 = upgraded(edge.2);
@@ -632,6 +795,22 @@ proptest! {
             before.garbage, after.garbage
         );
         check_nodes(&stronger, &after)?;
+    }
+
+    /// A node reached flat down a structural chain and, or not, strongly
+    /// through another path, in either root order: read once, fully if
+    /// reached strongly at all, and what it references kept accordingly.
+    #[test]
+    fn node_path_reached_flat_and_strongly(g in graph(), shape in shape()) {
+        let (g, r) = g.with_reaches(shape);
+        let e = g.oracle();
+        let mut gc = NodeCollector::new();
+        let o = collect_nodes(&mut gc, &g);
+        check_nodes(&g, &o)?;
+        r.check(&e, &o)?;
+        let o = collect_owned(&mut Collector::new(), &g);
+        check_nodes(&g, &o)?;
+        r.check(&e, &o)?;
     }
 
     /// One collector through a sequence of unrelated graphs: whatever the
@@ -677,7 +856,7 @@ proptest! {
         at in any::<Index>(),
         strength in keeping_strength(),
     ) {
-                let mut gc = DenseCollector::new();
+        let mut gc = DenseCollector::new();
         let before = collect_dense(&mut gc, &g);
         let mut more = g.clone();
         let id = at.index(g.count as usize) as u32;
@@ -699,7 +878,7 @@ proptest! {
         to in any::<Index>(),
         as_root in any::<bool>(),
     ) {
-                let mut gc = DenseCollector::new();
+        let mut gc = DenseCollector::new();
         let before = collect_dense(&mut gc, &g);
         let mut more = g.clone();
         let (from, to) = (
@@ -743,6 +922,14 @@ proptest! {
         check_dense(&stronger, &after)?;
     }
 
+    #[test]
+    fn dense_path_reached_flat_and_strongly(g in dense_graph(), shape in shape()) {
+        let (g, r) = g.with_reaches(shape);
+        let o = collect_dense(&mut DenseCollector::new(), &g);
+        check_dense(&g, &o)?;
+        r.check(&g.oracle(), &o)?;
+    }
+
     /// One dense collector through graphs of varying sizes: a larger
     /// earlier collection must leave nothing behind.
     #[test]
@@ -776,7 +963,8 @@ fn the_oracle_on_containerds_canonical_graph() {
     let e = oracle(&listed, &[(0, s), (2, s)], &edges);
     assert_eq!(e.garbage, [4, 6]);
     assert_eq!(e.live_listed, [0, 1, 2, 3, 5, 7]);
-    assert_eq!(e.expanded.len(), 6);
+    assert_eq!(e.strong.len(), 6);
+    assert!(e.flat_only.is_empty());
     assert_eq!(e.references_followed, 6);
 }
 
@@ -798,8 +986,58 @@ fn the_oracle_on_flat_weak_and_dead_edges() {
     let e = oracle(&listed, &[(0, Flat), (2, Strong), (6, Weak)], &edges);
     assert_eq!(e.garbage, [4, 1, 6]);
     assert_eq!(e.live_listed, [0, 2, 3, 5]);
-    assert_eq!(e.expanded, BTreeSet::from([2, 9, 5]));
+    assert_eq!(e.strong, BTreeSet::from([2, 9, 5]));
+    assert_eq!(e.flat_only, BTreeSet::from([0, 3]));
     assert_eq!((e.roots, e.weak_references), (2, 2));
     assert_eq!((e.references_followed, e.dead_edges), (3, 1));
     assert_eq!(e.nodes_listed, 7);
+}
+
+#[test]
+fn the_oracle_on_structure_reached_flat_and_strongly() {
+    use Strength::{Flat, Strong, Structural, Weak};
+    // 0 flat root ⇢ 1 structural ⇢ 2 structural (a back-reference, 2
+    // declares it) ⇢ 3 unlisted structural. From 1: strong → 4, flat → 5,
+    // weak → 6, none followed (1 is flat only). 7 strong root → 2
+    // structural: 2 is reached strongly too, and so are 3 and 8, its
+    // strong target; its flat target 9 is kept flat, and 9's strong
+    // target 10 is not; its structural target 11 is, flat.
+    let edges = [
+        (0, 1, Structural),
+        (1, 4, Strong),
+        (1, 5, Flat),
+        (1, 6, Weak),
+        (2, 3, Structural),
+        (7, 2, Structural),
+        (2, 8, Strong),
+        (2, 9, Flat),
+        (9, 10, Strong),
+        (9, 11, Structural),
+    ];
+    let back = [(2, 1, Structural), (4, 1, Strong), (5, 9, Flat)];
+    let listed = [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11];
+    let e = oracle_with_back_references(&listed, &[(0, Flat), (7, Strong)], &edges, &back);
+    assert_eq!(e.garbage, [4, 5, 6, 10]);
+    assert_eq!(e.strong, BTreeSet::from([2, 3, 7, 8]));
+    assert_eq!(e.flat_only, BTreeSet::from([0, 1, 9, 11]));
+    // 0→1, 7→2, 2→3, 2→8, 2→9 from S; 9→11 from F \ S.
+    assert_eq!((e.references_followed, e.dead_edges), (6, 1));
+    assert_eq!(e.weak_references, 0, "1's weak edge is not even read");
+    assert_eq!(
+        e.back_references, 1,
+        "only 1 ⇢ 2, structural, through a flat 1"
+    );
+    // Without the strong root, 2 and 3 are flat only, and 8, 9 garbage.
+    let e = oracle_with_back_references(&listed, &[(0, Flat)], &edges, &back);
+    assert_eq!(e.garbage, [4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(e.flat_only, BTreeSet::from([0, 1, 2, 3]));
+    assert!(e.strong.is_empty());
+    // A structural root is a strong one.
+    let e = oracle(&listed, &[(1, Structural)], &edges);
+    assert_eq!(e.strong, BTreeSet::from([1, 4]));
+    assert_eq!(e.flat_only, BTreeSet::from([5]));
+    assert_eq!(
+        (e.roots, e.weak_references, e.references_followed),
+        (1, 1, 2)
+    );
 }

@@ -1,8 +1,9 @@
 //! The parallel mark ([`Collector::collect_parallel`]) against the
 //! sequential one: the same garbage in the same order, the same live nodes,
-//! the same counts, each node expanded at most once, on random graphs with
-//! every strength, dead edges (unlisted targets, which take extra rounds),
-//! back-references and keys of both kinds (`u32`, whose references the
+//! the same counts, each reached node read exactly once, on random graphs
+//! with every strength (structural included, so that nodes are reached flat
+//! and strongly), dead edges (unlisted targets, which take extra rounds),
+//! back-references of every strength and keys of both kinds (`u32`, whose references the
 //! mark sets aside in batches, and `String`, resolved at once or a slice at
 //! a time). Then what can go wrong with threads: a failing callback, a
 //! panicking one, a time limit, and the checkpoints that cannot run while
@@ -22,7 +23,7 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use common::oracle::oracle;
+use common::oracle::{Expected, oracle_with_back_references};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use resource_gc::{
@@ -38,8 +39,9 @@ struct SharedStore<K> {
     listed: Vec<Key<K>>,
     roots: Vec<(Key<K>, Strength)>,
     edges: HashMap<Key<K>, Vec<(Key<K>, Strength)>>,
-    /// `(child, parent)`: `lives_with`.
-    bindings: Vec<(Key<K>, Key<K>)>,
+    /// `(child, parent, strength)`: `back_reference`, or `lives_with` for
+    /// a structural one.
+    bindings: Vec<(Key<K>, Key<K>, Strength)>,
     /// Emit a node's references a run of equal strength at a time.
     slices: bool,
     fail_at: Option<Key<K>>,
@@ -91,8 +93,12 @@ where
         for node in &self.listed {
             nodes.push(node);
         }
-        for (child, parent) in &self.bindings {
-            nodes.lives_with(child, parent);
+        for (child, parent, strength) in &self.bindings {
+            if *strength == Strength::Structural {
+                nodes.lives_with(child, parent);
+            } else {
+                nodes.back_reference(child, parent, *strength);
+            }
         }
         Ok(())
     }
@@ -156,8 +162,12 @@ where
                 refs.add_all(&nodes, run[0].1);
             }
         } else {
-            for (target, strength) in targets {
-                refs.add(target, *strength);
+            for (i, (target, strength)) in targets.iter().enumerate() {
+                if i % 2 == 0 {
+                    refs.add(target, *strength);
+                } else {
+                    common::emit_named(refs, target, *strength);
+                }
             }
         }
         Ok(())
@@ -171,7 +181,8 @@ struct Graph {
     listed: Vec<u32>,
     roots: Vec<(u32, Strength)>,
     edges: Vec<(u32, u32, Strength)>,
-    bindings: Vec<(u32, u32)>,
+    /// `(child, parent, strength)`.
+    bindings: Vec<(u32, u32, Strength)>,
 }
 
 impl Graph {
@@ -190,7 +201,7 @@ impl Graph {
         store.bindings = self
             .bindings
             .iter()
-            .map(|&(child, parent)| (node(child), node(parent)))
+            .map(|&(child, parent, s)| (node(child), node(parent), s))
             .collect();
         store.slices = slices;
         store
@@ -207,7 +218,7 @@ fn graph(max_listable: u32, max_edges: usize) -> impl Strategy<Value = Graph> {
                 (0..universe, 0..universe, common::any_strength()),
                 0..=max_edges,
             );
-            let bindings = vec((0..universe, 0..universe), 0..=4);
+            let bindings = vec((0..universe, 0..universe, common::any_strength()), 0..=6);
             (Just(universe), listed, roots, edges, bindings)
         })
         .prop_map(|(universe, listed, roots, edges, bindings)| Graph {
@@ -232,7 +243,8 @@ fn large_graph(seed: u64, listable: u32) -> Graph {
     let universe = listable + listable / 10;
     let strength = |r: u32| match r {
         0 => Strength::Weak,
-        1 => Strength::Flat,
+        1 | 2 => Strength::Flat,
+        3 | 4 => Strength::Structural,
         _ => Strength::Strong,
     };
     Graph {
@@ -245,7 +257,7 @@ fn large_graph(seed: u64, listable: u32) -> Graph {
             .map(|_| (next(universe), next(universe), strength(next(8))))
             .collect(),
         bindings: (0..listable / 50)
-            .map(|_| (next(universe), next(universe)))
+            .map(|_| (next(universe), next(universe), strength(next(8))))
             .collect(),
     }
 }
@@ -340,15 +352,96 @@ proptest! {
     }
 
     #[test]
-    fn parallel_matches_the_oracle_without_back_references(g in graph(40, 100)) {
-        let g = Graph { bindings: Vec::new(), ..g };
-        let expected = oracle(&g.listed, &g.roots, &g.edges);
+    fn parallel_matches_the_oracle(g in graph(40, 100), n in 2usize..=4) {
         let mut store = g.store(u32_key, false);
-        let observed = outcome(Collector::new().collect_parallel(&mut store, &threads(3)), &store);
-        prop_assert_eq!(observed.garbage, expected.garbage);
-        prop_assert_eq!(observed.live, expected.live_listed);
-        prop_assert_eq!(observed.stats.dead_edges, expected.dead_edges);
+        let observed = outcome(Collector::new().collect_parallel(&mut store, &threads(n)), &store);
+        matches_the_oracle(&g, &observed)?;
     }
+}
+
+impl Graph {
+    fn oracle(&self) -> Expected {
+        oracle_with_back_references(&self.listed, &self.roots, &self.edges, &self.bindings)
+    }
+}
+
+/// `observed` (with `u32` keys) is the oracle's answer for `g`: garbage,
+/// live nodes, counts, and every reached node read exactly once.
+fn matches_the_oracle(g: &Graph, observed: &Outcome<u32>) -> Result<(), TestCaseError> {
+    let e = g.oracle();
+    prop_assert_eq!(&observed.garbage, &e.garbage);
+    prop_assert_eq!(&observed.live, &e.live_listed);
+    let s = &observed.stats;
+    prop_assert_eq!(s.nodes_marked, e.live.len());
+    prop_assert_eq!(s.nodes_expanded, e.strong.len());
+    prop_assert_eq!(s.nodes_expanded_flat, e.flat_only.len());
+    prop_assert_eq!(s.roots, e.roots);
+    prop_assert_eq!(s.references_followed, e.references_followed);
+    prop_assert_eq!(s.weak_references, e.weak_references);
+    prop_assert_eq!(s.dead_edges, e.dead_edges);
+    prop_assert_eq!(s.roots_by_kind.back_references, e.back_references);
+    let read: Vec<(u32, usize)> = e.live.iter().map(|&k| (k, 1)).collect();
+    prop_assert_eq!(&observed.expansions, &read, "each reached node read once");
+    Ok(())
+}
+
+/// Chains of structural references under a flat root, half of them also
+/// reached strongly at their middle from a strong root: the threads do the
+/// strong work while flat structure waits. Each chain node references a
+/// bait of its own strongly, kept only where the chain is reached strongly.
+fn flat_and_strong_chains(width: u32, depth: u32) -> Graph {
+    use Strength::{Flat, Strong, Structural, Weak};
+    let chain = |c: u32, d: u32| 2 + c * depth + d;
+    let nodes = 2 + width * depth;
+    let bait = |k: u32| nodes + k;
+    let mut g = Graph {
+        universe: 2 * nodes,
+        listed: (0..2 * nodes).collect(),
+        roots: vec![(0, Flat), (1, Strong)],
+        edges: Vec::new(),
+        bindings: Vec::new(),
+    };
+    for c in 0..width {
+        g.edges.push((0, chain(c, 0), Structural));
+        if c % 2 == 0 {
+            g.edges.push((1, chain(c, depth / 2), Strong));
+        }
+        for d in 0..depth {
+            let k = chain(c, d);
+            if d + 1 < depth {
+                if d % 3 == 0 {
+                    g.bindings.push((chain(c, d + 1), k, Structural));
+                } else {
+                    g.edges.push((k, chain(c, d + 1), Structural));
+                }
+            }
+            g.edges.push((k, bait(k), Strong));
+            g.edges.push((k, bait(k), Weak));
+        }
+    }
+    g
+}
+
+#[test]
+fn threads_do_strong_work_and_flat_structure_waits_for_it() {
+    let g = flat_and_strong_chains(128, 40);
+    for n in [2, 4] {
+        let checked = same_both_ways(&g, u32_key, false, n).and_then(|()| {
+            let mut store = g.store(u32_key, n == 4);
+            let mut gc = Collector::new();
+            let observed = outcome(gc.collect_parallel(&mut store, &threads(n)), &store);
+            prop_assert!(store.threads.lock().unwrap().len() > 1, "threads marked");
+            matches_the_oracle(&g, &observed)
+        });
+        if let Err(failure) = checked {
+            panic!("{n} threads: {failure}");
+        }
+    }
+    let e = g.oracle();
+    // The strong root, and half of the even chains with their baits.
+    assert_eq!(e.strong.len(), 1 + 64 * 20 * 2);
+    // The flat root, the odd chains, the first half of the even ones.
+    assert_eq!(e.flat_only.len(), 1 + 64 * 40 + 64 * 20);
 }
 
 /// Large enough for the threads to hand work to each other; a fixed set
@@ -360,7 +453,13 @@ fn parallel_marks_large_graphs_as_the_sequential_mark() {
         let n = [2, 3, 8, 16][seed as usize % 4];
         let slices = seed % 3 == 0;
         let checked = same_both_ways(&g, u32_key, slices, n)
-            .and_then(|()| same_both_ways(&g, string_key, slices, n));
+            .and_then(|()| same_both_ways(&g, string_key, slices, n))
+            .and_then(|()| {
+                let mut store = g.store(u32_key, slices);
+                let mut gc = Collector::new();
+                let observed = outcome(gc.collect_parallel(&mut store, &threads(n)), &store);
+                matches_the_oracle(&g, &observed)
+            });
         if let Err(failure) = checked {
             panic!("seed {seed}: {failure}");
         }

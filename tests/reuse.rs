@@ -6,14 +6,15 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use common::{Fault, MemStore, StoreError, TestNode, n};
+use common::oracle::{Expected, oracle_with_back_references};
+use common::{Fault, MemStore, StoreError, TestNode, expansions, n};
 use resource_gc::{
     CollectionContext, Collector, NodeSink, Options, ReferenceSink, Strength,
-    Strength::{Flat, Strong, Weak},
+    Strength::{Flat, Strong, Structural, Weak},
 };
 
 type Gc = Collector<u8, u8, u32>;
@@ -355,8 +356,8 @@ impl CollectionContext for SlowListing {
 }
 
 // A long run of collections over a store that churns, checked at every
-// step against a plain reachability search written here. Some
-// steps fail, abort or panic on purpose.
+// step against the oracle of `common::oracle`. Some steps fail, abort or
+// panic on purpose.
 
 /// A small deterministic generator, so that a failure replays.
 struct Lcg(u64);
@@ -371,45 +372,24 @@ impl Lcg {
     }
 
     fn strength(&mut self) -> Strength {
-        [Strong, Strong, Strong, Flat, Weak][self.below(5) as usize]
+        [Strong, Strong, Strong, Flat, Structural, Structural, Weak][self.below(7) as usize]
     }
 }
 
-/// Expected live set (listed or not) and garbage (listing order) for
-/// `store`, by a plain search from the roots.
-fn expected(store: &MemStore) -> (HashSet<u32>, Vec<u32>) {
-    let mut live = HashSet::new();
-    let mut expanded = HashSet::new();
-    let mut queue = Vec::new();
-    let mut reach = |key: u32, strength: Strength, queue: &mut Vec<u32>| match strength {
-        Strong => {
-            live.insert(key);
-            if expanded.insert(key) {
-                queue.push(key);
-            }
-        }
-        Flat => {
-            live.insert(key);
-        }
-        Weak => {}
-        other => unreachable!("this test never emits {other:?}"),
-    };
-    for (node, strength) in &store.roots {
-        reach(node.key, *strength, &mut queue);
+/// The oracle's answer for `store` as it is.
+fn expected(store: &MemStore) -> Expected {
+    let listed: Vec<u32> = store.listed.iter().map(|node| node.key).collect();
+    let roots: Vec<(u32, Strength)> = store.roots.iter().map(|(k, s)| (k.key, *s)).collect();
+    let mut edges = Vec::new();
+    for (from, targets) in &store.edges {
+        edges.extend(targets.iter().map(|(to, s)| (from.key, to.key, *s)));
     }
-    while let Some(key) = queue.pop() {
-        for (target, strength) in store.edges.get(&n(key)).into_iter().flatten() {
-            reach(target.key, *strength, &mut queue);
-        }
-    }
-    let mut seen = HashSet::new();
-    let garbage = store
-        .listed
+    let back: Vec<(u32, u32, Strength)> = store
+        .back_references
         .iter()
-        .map(|node| node.key)
-        .filter(|key| seen.insert(*key) && !live.contains(key))
+        .map(|(child, parent, s)| (child.key, parent.key, *s))
         .collect();
-    (live, garbage)
+    oracle_with_back_references(&listed, &roots, &edges, &back)
 }
 
 /// One of the store's roots, or any node if it has none: a fault there is
@@ -427,7 +407,14 @@ fn some_root(store: &MemStore, rng: &mut Lcg) -> TestNode {
 fn churn(store: &mut MemStore, rng: &mut Lcg) {
     for _ in 0..4 {
         let key = rng.below(40);
-        match rng.below(6) {
+        match rng.below(8) {
+            6 => {
+                let (parent, strength) = (rng.below(40), rng.strength());
+                store.back_reference(key, parent, strength);
+            }
+            7 => store
+                .back_references
+                .retain(|(child, _, _)| child.key != key),
             0 | 1 => store.listed.push(n(key)),
             2 => store.listed.retain(|node| node.key != key),
             3 => {
@@ -454,7 +441,7 @@ fn churn(store: &mut MemStore, rng: &mut Lcg) {
 }
 
 #[test]
-fn a_long_run_over_a_churning_store_matches_a_plain_search_at_every_step() {
+fn a_long_run_over_a_churning_store_matches_the_oracle_at_every_step() {
     let mut rng = Lcg(0x5eed);
     let mut gc = Collector::new();
     let mut store = MemStore::with_nodes(30);
@@ -489,17 +476,27 @@ fn a_long_run_over_a_churning_store_matches_a_plain_search_at_every_step() {
             store.fault = Fault::None;
         }
 
-        let (live, garbage) = expected(&store);
+        let e = expected(&store);
+        store.expansions.clear();
         let result = gc.collect(&mut store).unwrap();
         let swept: Vec<u32> = result.garbage().map(|node| node.key).collect();
-        assert_eq!(swept, garbage, "step {step}");
+        assert_eq!(swept, e.garbage, "step {step}");
         for key in 0..40 {
             assert_eq!(
                 result.is_live(&n(key)),
-                live.contains(&key),
+                e.live.contains(&key),
                 "step {step}, key {key}"
             );
         }
+        let s = result.stats();
+        assert_eq!(
+            (s.nodes_expanded, s.nodes_expanded_flat),
+            (e.strong.len(), e.flat_only.len()),
+            "step {step}"
+        );
+        drop(result);
+        let read: Vec<(u32, usize)> = e.live.iter().map(|&k| (k, 1)).collect();
+        assert_eq!(expansions(&store), read, "step {step}");
     }
 }
 
@@ -525,6 +522,8 @@ fn reused_and_fresh_collectors_agree_on_every_step_of_a_churning_store() {
                 s.roots,
                 s.nodes_marked,
                 s.nodes_expanded,
+                s.nodes_expanded_flat,
+                s.roots_by_kind.back_references,
                 s.references_followed,
                 s.weak_references,
                 s.dead_edges,
@@ -533,6 +532,41 @@ fn reused_and_fresh_collectors_agree_on_every_step_of_a_churning_store() {
         };
         assert_eq!(counts(a), counts(b), "step {step}");
     }
+}
+
+#[test]
+fn a_node_reached_flat_then_strongly_then_flat_again_is_read_as_reached_each_time() {
+    // 0 flat root ⇢ 1 structural; 1 → 2 strong, 1 ⇢ 3 structural. Then a
+    // strong root 4 → 1 too, then not again: the last collection's reach
+    // must not leak into the next.
+    let mut gc = Collector::new();
+    let mut store = MemStore::with_nodes(5);
+    store
+        .root(0, Flat)
+        .edge(0, 1, Structural)
+        .edge(1, 2, Strong)
+        .edge(1, 3, Structural)
+        .edge(4, 1, Strong);
+    let flat = |gc: &mut Gc, store: &mut MemStore| {
+        store.expansions.clear();
+        let result = gc.collect(store).unwrap();
+        let s = result.stats();
+        assert_eq!((s.nodes_expanded, s.nodes_expanded_flat), (0, 3));
+        assert_eq!(result.garbage().map(|n| n.key).collect::<Vec<_>>(), [2, 4]);
+        drop(result);
+        assert_eq!(expansions(store), [(0, 1), (1, 1), (3, 1)]);
+    };
+    flat(&mut gc, &mut store);
+    store.root(4, Strong);
+    store.expansions.clear();
+    let result = gc.collect(&mut store).unwrap();
+    let s = result.stats();
+    assert_eq!((s.nodes_expanded, s.nodes_expanded_flat), (4, 1));
+    assert_eq!(result.garbage().len(), 0);
+    drop(result);
+    assert_eq!(expansions(&store), [(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]);
+    store.roots.pop();
+    flat(&mut gc, &mut store);
 }
 
 #[test]

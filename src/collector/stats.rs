@@ -8,8 +8,8 @@ use super::*;
 pub struct Stats {
     /// Distinct nodes [`CollectionContext::all`] listed: the candidates.
     pub nodes_listed: usize,
-    /// Strong and flat roots [`CollectionContext::roots`] emitted,
-    /// duplicates included, expired ones not.
+    /// Roots [`CollectionContext::roots`] emitted that keep something
+    /// (strong, flat, structural), duplicates included, expired ones not.
     pub roots: usize,
     /// Why nodes are kept, by kind of root.
     pub roots_by_kind: RootCounts,
@@ -20,18 +20,21 @@ pub struct Stats {
     pub nodes_marked: usize,
     /// Nodes whose references were followed: the nodes reached strongly.
     pub nodes_expanded: usize,
-    /// Nodes reached flat whose structure was followed: their
+    /// Nodes reached only flat, whose structure was followed instead: their
     /// [`Strength::Structural`] references and
-    /// [`lives_with`](NodeSink::lives_with) children. A node reached flat
-    /// and later strongly counts here and in `nodes_expanded`.
+    /// [`lives_with`](NodeSink::lives_with) children. A node reached both
+    /// ways counts in `nodes_expanded` only.
     pub nodes_expanded_flat: usize,
-    /// Strong, flat and structural references emitted by
-    /// [`CollectionContext::references`].
+    /// References [`CollectionContext::references`] emitted that were
+    /// followed: strong, flat and structural ones from nodes reached
+    /// strongly, structural ones from nodes reached only flat.
     pub references_followed: usize,
-    /// Weak roots and references emitted; they keep nothing.
+    /// Weak roots, and weak references emitted by nodes reached strongly;
+    /// they keep nothing. (A node reached only flat follows its structure
+    /// only, and counts nothing else it emits.)
     pub weak_references: usize,
-    /// Strong and flat references emitted by
-    /// [`CollectionContext::references`] to nodes the listing did not name.
+    /// Followed references (as `references_followed` counts them) to nodes
+    /// the listing did not name.
     /// Roots and pins naming unlisted nodes are not counted here.
     pub dead_edges: usize,
     /// Listed nodes found unreachable.
