@@ -104,7 +104,7 @@ pub trait CollectionContext {
 /// let [`CollectionContext::references`] call it.
 pub trait SharedContext: CollectionContext + Sync {
     /// As [`CollectionContext::references`], through a shared borrow, and
-    /// from several threads at once (still at most once per node and
+    /// from several threads at once (still once per reached node and
     /// collection). It must emit what `references` would.
     fn references_shared(
         &self,
@@ -206,7 +206,7 @@ pub struct Progress {
     pub phase: Phase,
     /// Distinct nodes listed so far.
     pub nodes_listed: usize,
-    /// Nodes whose references have been followed so far.
+    /// Nodes read so far: fully, or for their structure only.
     pub nodes_expanded: usize,
     /// Time since the collection started.
     pub elapsed: Duration,
@@ -222,6 +222,14 @@ pub(crate) trait EmitNode<T, N, K> {
 pub(crate) trait EmitReference<T, N, K> {
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via);
     fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength);
+    /// Whether a reference of `strength` emitted here is read at all
+    /// (followed, or counted as weak): not when a node reached only flat
+    /// emits anything but structure.
+    fn reads(&self, strength: Strength) -> bool {
+        let _ = strength;
+        true
+    }
+
     /// Each of `nodes` as [`EmitReference::reference`] with `Via::Plain`;
     /// a sink may resolve them together.
     fn references(&mut self, nodes: &[Node<T, N, K>], strength: Strength) {
@@ -432,6 +440,9 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
     /// A deadline the store cannot parse is the store's business; the safe
     /// choice is to keep: emit the reference with [`add`](Self::add).
     pub fn expiring(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
+        if !self.emit.reads(strength) {
+            return;
+        }
         if self.now > expires {
             self.tally.leases_expired += 1;
             return;
@@ -477,6 +488,9 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         entries.sort_by(|(_, a), (_, b)| b.cmp(a));
         for (rank, (node, created)) in entries.into_iter().enumerate() {
             let strength = rule.strength(rank, created, self.now);
+            if !self.emit.reads(strength) {
+                continue;
+            }
             if strength == Strength::Strong {
                 self.tally.retained += 1;
             }

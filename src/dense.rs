@@ -150,7 +150,7 @@ impl DenseCollector {
         self.marker
             .try_reset(len as usize)
             .map_err(|_| Error::OutOfMemory {
-                bytes: (len as usize).div_ceil(4),
+                bytes: (len as usize).div_ceil(32) * 8,
             })?;
         self.len = len;
         stats.nodes_listed = self.len as usize;

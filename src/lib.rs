@@ -390,6 +390,7 @@ mod node;
 mod order;
 mod policy;
 mod pool;
+mod schedule;
 
 pub use collector::{Collection, Collector, Options, Stats, SweepOrder};
 pub use context::{
@@ -401,6 +402,7 @@ pub use error::{CollectError, Error};
 pub use explain::{Reason, RootKind, Step};
 pub use node::{Node, NodeView};
 pub use policy::{Retention, RootCounts, SweepLimit};
+pub use schedule::*;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

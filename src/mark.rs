@@ -191,10 +191,10 @@ impl Marker {
         }
     }
 
-    /// Bytes held by the colour bits and the grey stack.
+    /// Bytes held by the colour bits and the grey and flat stacks.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.colours.capacity() * 8 + self.grey.capacity() * 4
+        self.colours.capacity() * 8 + (self.grey.capacity() + self.flat.capacity()) * 4
     }
 }
 

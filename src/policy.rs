@@ -130,6 +130,7 @@ pub struct RootCounts {
     /// History entries a [`Retention`] rule held strongly.
     pub retained: usize,
     /// Back-references followed: children kept because their parent lives.
+    /// A child bound to one parent with two strengths counts twice.
     pub back_references: usize,
 }
 

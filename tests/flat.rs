@@ -237,3 +237,62 @@ fn structure_reaches_through_a_flat_cycle_once_each() {
     assert_eq!(garbage, [2]);
     assert_eq!(expansions(&store), [(0, 1), (1, 1)]);
 }
+
+/// Emits, from node 0, a live and an expired structural lease.
+struct StructuralLeases {
+    root: resource_gc::Strength,
+}
+
+impl resource_gc::CollectionContext for StructuralLeases {
+    type Kind = u8;
+    type Namespace = u8;
+    type Key = u32;
+    type Error = std::convert::Infallible;
+
+    fn all(&mut self, nodes: &mut resource_gc::NodeSinkOf<'_, Self>) -> Result<(), Self::Error> {
+        (0..3).for_each(|key| nodes.push(&n(key)));
+        Ok(())
+    }
+
+    fn roots(
+        &mut self,
+        roots: &mut resource_gc::ReferenceSinkOf<'_, Self>,
+    ) -> Result<(), Self::Error> {
+        roots.add(&n(0), self.root);
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        node: &common::TestNode,
+        refs: &mut resource_gc::ReferenceSinkOf<'_, Self>,
+    ) -> Result<(), Self::Error> {
+        if node.key != 0 {
+            return Ok(());
+        }
+        let now = refs.now();
+        let hour = std::time::Duration::from_secs(3600);
+        refs.expiring(&n(1), Structural, now + hour);
+        refs.expiring(&n(2), Structural, now - hour);
+        // Not read from a node reached only flat: neither counted.
+        refs.expiring(&n(2), Strong, now + hour);
+        refs.expiring(&n(2), Strong, now - hour);
+        Ok(())
+    }
+}
+
+#[test]
+fn leases_read_from_structure_count_as_from_a_strong_reach() {
+    for (root, leases, expired) in [(Strong, 2, 2), (Flat, 1, 1)] {
+        let mut gc = Collector::new();
+        let result = gc.collect(&mut StructuralLeases { root }).unwrap();
+        let counts = &result.stats().roots_by_kind;
+        assert_eq!(
+            (counts.leases, counts.leases_expired),
+            (leases, expired),
+            "{root:?}"
+        );
+        assert!(result.is_live(&n(1)), "{root:?}");
+        assert_eq!(result.is_live(&n(2)), root == Strong, "{root:?}");
+    }
+}

@@ -135,6 +135,7 @@ where
         )?;
         if before / CHECKPOINT_EVERY != self.main.expansions() / CHECKPOINT_EVERY {
             run.stats.nodes_expanded = self.main.expanded;
+            run.stats.nodes_expanded_flat = self.main.expanded_flat;
             run.check(ctx, Phase::Marking)?;
         }
         self.intern_unseen()?;
@@ -194,6 +195,7 @@ impl<R> ThreadState<R> {
         self.tally = RootCounts::default();
         self.expanded = 0;
         self.expanded_flat = 0;
+        self.flat.clear();
     }
 
     /// Expansions of either kind, for the checkpoints' cadence.
@@ -270,14 +272,8 @@ where
                 from: reach,
                 reasons: reasons.as_deref_mut(),
             };
-            // A flat expansion follows structure only: what else the
-            // callback emits (leases, histories) is not counted either.
-            let mut unfollowed = RootCounts::default();
-            let tally = match reach {
-                Reach::Strong => &mut state.tally,
-                Reach::Flat => &mut unfollowed,
-            };
-            let mut refs = ReferenceSink::new(&mut referencer, self.now, tally, false);
+            let mut refs =
+                ReferenceSink::new(&mut referencer, self.now, &mut state.tally, false);
             if let Err(source) = expand(node, &mut refs) {
                 return Err(Error::References {
                     node: node.clone(),
@@ -384,6 +380,11 @@ where
     S: BuildHasher,
     M: Marks,
 {
+    #[inline]
+    fn reads(&self, strength: Strength) -> bool {
+        self.from == Reach::Strong || strength == Strength::Structural
+    }
+
     #[inline]
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via) {
         if let Some(how) = self.follow(strength, via) {

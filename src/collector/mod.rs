@@ -395,7 +395,7 @@ impl Checkpoint {
         let progress = Progress {
             phase,
             nodes_listed: stats.nodes_listed,
-            nodes_expanded: stats.nodes_expanded,
+            nodes_expanded: stats.nodes_expanded + stats.nodes_expanded_flat,
             elapsed,
         };
         match ask(ctx, &progress) {

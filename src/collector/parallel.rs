@@ -36,6 +36,10 @@ where
     /// fail, the error returned is the first to stop the threads, which
     /// need not be the one the sequential mark would meet first.
     ///
+    /// The threads do strong work only. The structure of nodes reached
+    /// only flat (a long snapshot chain under a flat lease, say) is
+    /// followed on the calling thread, once no strong work is left.
+    ///
     /// With one thread, or with [`Options::explain`] (so that the path
     /// [`Collection::why_live`] reports is the one a single thread finds
     /// first), it marks as `collect_with` does, through
@@ -156,6 +160,7 @@ where
             self.intern_unseen()?;
             if self.marker.grey_len() > 0 {
                 run.stats.nodes_expanded = self.main.expanded;
+                run.stats.nodes_expanded_flat = self.main.expanded_flat;
                 run.check(ctx, Phase::Marking)?;
             }
         }
