@@ -69,6 +69,12 @@ pub enum Error<E, R> {
         /// The phase the collection was in.
         phase: Phase,
     },
+    /// The collection was cancelled through [`crate::Options::cancel`].
+    #[error("the collection was cancelled during {phase}")]
+    Cancelled {
+        /// The phase the collection was in.
+        phase: Phase,
+    },
     /// The collection ran past [`crate::Options::time_limit`].
     #[error("the collection ran past its time limit of {limit:?} during {phase}")]
     TimedOut {

@@ -392,7 +392,7 @@ mod policy;
 mod pool;
 mod schedule;
 
-pub use collector::{Collection, Collector, Options, Stats, SweepOrder};
+pub use collector::{Cancel, Collection, Collector, Options, Stats, SweepOrder};
 pub use context::{
     CollectionContext, Flow, NodeSink, NodeSinkOf, Phase, Progress, ReferenceSink, ReferenceSinkOf,
     SharedContext, Strength,

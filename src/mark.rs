@@ -172,6 +172,21 @@ impl Marker {
         self.colours[word].load(Relaxed) & (LIVE << shift) != 0
     }
 
+    /// How many of the ids `0..len` are live, a word at a time.
+    pub(crate) fn live_count_below(&self, len: usize) -> usize {
+        let (full, rest) = (len / NODES_PER_WORD, len % NODES_PER_WORD);
+        let live = |word: &AtomicU64| word.load(Relaxed) & LIVE_BITS;
+        let mut count: usize = self.colours[..full]
+            .iter()
+            .map(|w| live(w).count_ones() as usize)
+            .sum();
+        if rest > 0 {
+            let mask = LIVE_BITS >> ((NODES_PER_WORD - rest) * BITS_PER_NODE);
+            count += (live(&self.colours[full]) & mask).count_ones() as usize;
+        }
+        count
+    }
+
     /// How many ids are live.
     pub(crate) fn live_count(&self) -> usize {
         self.colours
@@ -530,6 +545,19 @@ mod tests {
             "each id turned live once, 7 before"
         );
         assert_eq!(m.live_count(), LEN as usize);
+    }
+
+    #[test]
+    fn live_count_below_counts_whole_and_partial_words() {
+        let mut m = Marker::default();
+        m.reset(100);
+        for id in [0, 5, 31, 32, 63, 64, 70, 99] {
+            m.reach(id, Reach::Flat);
+        }
+        for len in [0, 1, 6, 31, 32, 33, 64, 65, 71, 99, 100] {
+            let expected = (0..len as u32).filter(|&id| m.is_live(id)).count();
+            assert_eq!(m.live_count_below(len), expected, "len {len}");
+        }
     }
 
     #[test]

@@ -272,8 +272,7 @@ where
                 from: reach,
                 reasons: reasons.as_deref_mut(),
             };
-            let mut refs =
-                ReferenceSink::new(&mut referencer, self.now, &mut state.tally, false);
+            let mut refs = ReferenceSink::new(&mut referencer, self.now, &mut state.tally, false);
             if let Err(source) = expand(node, &mut refs) {
                 return Err(Error::References {
                     node: node.clone(),

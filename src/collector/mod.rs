@@ -60,7 +60,7 @@ mod stats;
 mod sweep;
 
 pub use collection::Collection;
-pub use options::{Options, SweepOrder};
+pub use options::{Cancel, Options, SweepOrder};
 pub use stats::Stats;
 
 use listing::*;
@@ -192,21 +192,51 @@ where
     where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
+        let mut run = self.begin(options)?;
+        self.list(ctx, &mut run, options)?;
+        self.read_roots(ctx, &mut run, options)?;
+        mark(self, ctx, &mut run)?;
+        self.marked(ctx, &mut run)?;
+        // Sweep. The breaker before ordering: a tripped one needs no more
+        // callbacks.
+        let sweep_start = Instant::now();
+        self.check_sweep_limit(&run.stats, options)?;
+        if options.sweep_order == SweepOrder::ReferrersFirst {
+            self.order_referrers_first(ctx, &mut run)?;
+        }
+        run.stats.sweep_time = sweep_start.elapsed();
+        Ok(self.outcome(run, options))
+    }
+
+    /// Starts a collection: checks the options, reads the clock, forgets
+    /// the last collection.
+    fn begin<E>(&mut self, options: &Options) -> Result<Run, CollectErrorOf<E, T, N, K>> {
         let start = Instant::now();
         if let Some(reason) = options.sweep_limit.invalid() {
             return Err(Error::InvalidOptions { reason });
         }
-        let now = options.now.unwrap_or_else(SystemTime::now);
-        let mut run = Run {
-            now,
+        self.start_collection();
+        self.explain = options.explain;
+        Ok(Run {
+            now: options.now.unwrap_or_else(SystemTime::now),
             checkpoint: Checkpoint::new(start, options),
             stats: Stats::default(),
             tally: RootCounts::default(),
-        };
-        self.start_collection();
-        self.explain = options.explain;
+            mark_start: start,
+        })
+    }
 
-        // Listing.
+    /// Lists the candidates.
+    fn list<C>(
+        &mut self,
+        ctx: &mut C,
+        run: &mut Run,
+        options: &Options,
+    ) -> Result<(), CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        let now = run.now;
         let mut too_many = false;
         let mut lister = Lister {
             settling: &mut self.settling,
@@ -230,12 +260,23 @@ where
             return Err(too_many_nodes());
         }
         run.stats.nodes_listed = self.listed.count();
-        run.stats.listing_time = start.elapsed();
-        run.check(ctx, Phase::Listing)?;
+        run.stats.listing_time = run.checkpoint.elapsed();
+        run.check(ctx, Phase::Listing)
+    }
 
-        // Roots: the embedder's, then pins, then what is within the grace
-        // period.
-        let mark_start = Instant::now();
+    /// Reads the roots: the embedder's, then pins, then what is within the
+    /// grace period.
+    fn read_roots<C>(
+        &mut self,
+        ctx: &mut C,
+        run: &mut Run,
+        options: &Options,
+    ) -> Result<(), CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        let now = run.now;
+        run.mark_start = Instant::now();
         self.marker.reset(self.nodes.len());
         self.bindings
             .sort_unstable_by_key(|&(parent, child, strength)| (parent, child, strength as u8));
@@ -280,31 +321,48 @@ where
                 self.reasons.record(id, Why::root(RootKind::Grace));
             }
         }
-        run.check(ctx, Phase::Roots)?;
+        run.check(ctx, Phase::Roots)
+    }
 
-        mark(self, ctx, &mut run)?;
-        let marked = &self.main;
-        run.stats.nodes_expanded = marked.expanded;
-        run.stats.nodes_expanded_flat = marked.expanded_flat;
-        run.check(ctx, Phase::Marking)?;
-        let Run {
-            now,
-            mut checkpoint,
-            mut stats,
-            mut tally,
-        } = run;
-        tally.merge(&marked.tally);
+    /// The mark is over: its counts go into the stats, and the embedder is
+    /// asked once more whether to go on.
+    fn marked<C>(&mut self, ctx: &mut C, run: &mut Run) -> Result<(), CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        self.count_marked(run);
+        run.check(ctx, Phase::Marking)
+    }
+
+    /// Puts the mark's counts into the stats: the nodes read, the
+    /// references followed, the live and the garbage listed nodes. Word by
+    /// word: no walk over the nodes.
+    fn count_marked(&mut self, run: &mut Run) {
+        let (marked, stats) = (&self.main, &mut run.stats);
+        stats.nodes_expanded = marked.expanded;
+        stats.nodes_expanded_flat = marked.expanded_flat;
         stats.references_followed = marked.counts.followed;
-        stats.weak_references += marked.counts.weak;
         stats.dead_edges = marked.counts.dead;
         stats.nodes_marked = self.marker.live_count();
-        stats.roots_by_kind = tally;
-        stats.mark_time = mark_start.elapsed();
+        // Listed ids are `0..nodes_listed`: ids are handed out in listing
+        // order, and nodes interned later (unseen targets, `lives_with`
+        // parents) come after every listed one.
+        debug_assert!(
+            self.listed
+                .iter()
+                .enumerate()
+                .all(|(at, id)| at == id as usize)
+        );
+        stats.nodes_swept = stats.nodes_listed - self.marker.live_count_below(stats.nodes_listed);
+        stats.mark_time = run.mark_start.elapsed();
+    }
 
-        // Sweep.
-        let sweep_start = Instant::now();
-        stats.nodes_swept = garbage_ids(&self.listed, &self.marker).count();
-        // Before ordering: a tripped breaker needs no more callbacks.
+    /// Fails with the would-be sweep if it is past the limit.
+    fn check_sweep_limit<E>(
+        &self,
+        stats: &Stats,
+        options: &Options,
+    ) -> Result<(), CollectErrorOf<E, T, N, K>> {
         let limit = options.sweep_limit;
         if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
             let garbage = garbage_ids(&self.listed, &self.marker);
@@ -315,17 +373,27 @@ where
                 limit,
             });
         }
-        if options.sweep_order == SweepOrder::ReferrersFirst {
-            self.swept.extend(garbage_ids(&self.listed, &self.marker));
-            self.order_referrers_first(ctx, now, &mut checkpoint, &stats)?;
-        }
+        Ok(())
+    }
+
+    /// The outcome: the stats, with every root's reason counted, and the
+    /// collector's marks to read the garbage from.
+    fn outcome(&mut self, run: Run, options: &Options) -> Collection<'_, T, N, K, S> {
+        let Run {
+            now,
+            mut stats,
+            mut tally,
+            ..
+        } = run;
+        tally.merge(&self.main.tally);
+        stats.weak_references += self.main.counts.weak;
+        stats.roots_by_kind = tally;
         self.ordered = options.sweep_order == SweepOrder::ReferrersFirst;
-        stats.sweep_time = sweep_start.elapsed();
-        Ok(Collection {
+        Collection {
             collector: self,
             stats,
             now,
-        })
+        }
     }
 
     /// Drops the last collection's copies and forgets every mark, keeping
@@ -362,6 +430,9 @@ where
     }
 }
 
+/// The error of a collection whose context's error is `E`.
+type CollectErrorOf<E, T, N, K> = Error<E, Node<T, N, K>>;
+
 fn too_many_nodes<E, R>() -> Error<E, R> {
     Error::TooManyNodes {
         max: MAX_IDS as u64,
@@ -372,6 +443,7 @@ fn too_many_nodes<E, R>() -> Error<E, R> {
 pub(crate) struct Checkpoint {
     start: Instant,
     time_limit: Option<Duration>,
+    cancel: Option<Cancel>,
 }
 
 impl Checkpoint {
@@ -379,7 +451,13 @@ impl Checkpoint {
         Checkpoint {
             start,
             time_limit: options.time_limit,
+            cancel: options.cancel.clone(),
         }
+    }
+
+    /// Time since the collection started.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.start.elapsed()
     }
 
     /// `ask` is the context's `checkpoint` method, so both paths share this.
@@ -404,8 +482,12 @@ impl Checkpoint {
         }
     }
 
-    /// The time limit alone, for threads that cannot ask the context.
+    /// The time limit and the cancel handle, for threads that cannot ask
+    /// the context.
     fn overdue<E, R>(&self, phase: Phase) -> Result<(), Error<E, R>> {
+        if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+            return Err(Error::Cancelled { phase });
+        }
         match self.time_limit {
             // At the limit itself, stop: stopping keeps everything.
             Some(limit) if self.start.elapsed() >= limit => Err(Error::TimedOut { limit, phase }),
@@ -420,6 +502,8 @@ struct Run {
     checkpoint: Checkpoint,
     stats: Stats,
     tally: RootCounts,
+    /// When the roots were first read.
+    mark_start: Instant,
 }
 
 impl Run {

@@ -1,6 +1,9 @@
 //! The settings of one collection: `Options`, and the order the garbage
 //! comes in.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::*;
 
 /// Settings for one collection.
@@ -41,6 +44,43 @@ pub struct Options {
     /// calling thread. [`Collector::collect_with`] always marks on the
     /// calling thread.
     pub mark_threads: usize,
+    /// A handle to cancel the collection from any thread: see [`Cancel`].
+    pub cancel: Option<Cancel>,
+}
+
+/// Cancels a running collection from any thread. The collection stops at
+/// its next checkpoint (every few thousand nodes, and between phases and
+/// steps) with [`crate::Error::Cancelled`], sweeping nothing; the collector
+/// stays usable. Clones share one flag; a handle stays cancelled, so give
+/// each collection a fresh one.
+///
+/// ```
+/// use resource_gc::{Cancel, Options};
+///
+/// let cancel = Cancel::new();
+/// let mut options = Options::default();
+/// options.cancel = Some(cancel.clone());
+/// std::thread::spawn(move || cancel.cancel()).join().unwrap();
+/// assert!(options.cancel.as_ref().unwrap().is_cancelled());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A handle not cancelled yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the collection to stop at its next checkpoint.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called on this handle or a clone.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// The order of the garbage a collection returns.

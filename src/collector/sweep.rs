@@ -59,18 +59,18 @@ where
     K: Eq + Hash + Clone + Debug,
     S: BuildHasher,
 {
-    /// Reorders the garbage so that referrers come first, asking the store
+    /// Orders the garbage so that referrers come first, asking the store
     /// for the references of each garbage node.
     pub(super) fn order_referrers_first<C>(
         &mut self,
         ctx: &mut C,
-        now: SystemTime,
-        checkpoint: &mut Checkpoint,
-        stats: &Stats,
+        run: &mut Run,
     ) -> Result<(), CollectError<C>>
     where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
+        self.swept.clear();
+        self.swept.extend(garbage_ids(&self.listed, &self.marker));
         let mut position = vec![NOT_GARBAGE; self.nodes.len()];
         for (at, &id) in self.swept.iter().enumerate() {
             position[id as usize] = at as u32;
@@ -85,7 +85,7 @@ where
                 edges: &mut edges,
             };
             let mut ignored = RootCounts::default();
-            let mut refs = ReferenceSink::new(&mut finder, now, &mut ignored, false);
+            let mut refs = ReferenceSink::new(&mut finder, run.now, &mut ignored, false);
             if let Err(source) = ctx.references(node, &mut refs) {
                 return Err(Error::References {
                     node: node.clone(),
@@ -93,7 +93,7 @@ where
                 });
             }
             if (at + 1) % CHECKPOINT_EVERY == 0 {
-                checkpoint.check(ctx, Phase::Ordering, stats, C::checkpoint)?;
+                run.check(ctx, Phase::Ordering)?;
             }
         }
         // A back-reference is a reference from parent to child: the
