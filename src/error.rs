@@ -69,6 +69,10 @@ pub enum Error<E, R> {
         /// The phase the collection was in.
         phase: Phase,
     },
+    /// An earlier call of this collection in two parts
+    /// ([`crate::Marking`]) failed or panicked, so it cannot go on.
+    #[error("an earlier step of this collection failed; it sweeps nothing")]
+    Poisoned,
     /// The collection was cancelled through [`crate::Options::cancel`].
     #[error("the collection was cancelled during {phase}")]
     Cancelled {

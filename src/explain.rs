@@ -25,6 +25,9 @@ pub enum RootKind {
     /// A history entry a [`crate::Retention`] rule keeps, emitted by
     /// [`crate::CollectionContext::roots`].
     Retention,
+    /// Reported by a writer through the [`crate::Barrier`] while the
+    /// collection ran.
+    Written,
 }
 
 /// Why one node on a path is live.

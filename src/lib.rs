@@ -392,7 +392,9 @@ mod policy;
 mod pool;
 mod schedule;
 
-pub use collector::{Cancel, Collection, Collector, Options, Stats, SweepOrder};
+pub use collector::{
+    Barrier, Cancel, Collection, Collector, Marking, Options, Stats, Stepped, SweepOrder,
+};
 pub use context::{
     CollectionContext, Flow, NodeSink, NodeSinkOf, Phase, Progress, ReferenceSink, ReferenceSinkOf,
     SharedContext, Strength,

@@ -118,7 +118,9 @@ where
     fn next(&mut self) -> Option<Self::Item> {
         let marker = &self.collector.marker;
         let id = match &mut self.ids {
-            ListedIds::Ordered(ids) => *ids.next()?,
+            // A collection in two parts ordered the garbage before its
+            // short part, which may have found some of it live.
+            ListedIds::Ordered(ids) => *ids.find(|&&id| !marker.is_live(id))?,
             ListedIds::Listed { ones, live } => ones.find(|&id| marker.is_live(id) == *live)?,
         };
         self.remaining -= 1;

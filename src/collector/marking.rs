@@ -122,7 +122,7 @@ where
     where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
-        let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
+        let marking = MarkView::new(&self.nodes, &self.listed, &self.bindings, run.now);
         let reasons = self.explain.then_some(&mut self.reasons);
         let before = self.main.expansions();
         let expanded = marking.expand_batch(
@@ -145,7 +145,7 @@ where
 
 /// What every marking thread reads and none writes: the table, the
 /// listing, the back-references.
-pub(super) struct Marking<'a, R, S> {
+pub(super) struct MarkView<'a, R, S> {
     pub(super) nodes: &'a Interner<R, S>,
     pub(super) listed: &'a BitSet,
     /// Sorted by parent.
@@ -215,7 +215,7 @@ impl<R> ThreadState<R> {
     }
 }
 
-impl<'a, T, N, K, S> Marking<'a, Node<T, N, K>, S>
+impl<'a, T, N, K, S> MarkView<'a, Node<T, N, K>, S>
 where
     T: Eq + Hash + Clone,
     N: Eq + Hash + Clone,
@@ -228,7 +228,7 @@ where
         bindings: &'a [Binding],
         now: SystemTime,
     ) -> Self {
-        Marking {
+        MarkView {
             nodes,
             listed,
             bindings,

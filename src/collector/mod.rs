@@ -36,6 +36,7 @@
 use std::borrow::Cow;
 use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::bitset::{BitSet, Ones};
@@ -51,6 +52,7 @@ use crate::{
     Reason, ReferenceSink, RootCounts, RootKind, SharedContext, Step, Strength, SweepLimit,
 };
 
+mod barrier;
 mod collection;
 mod listing;
 mod marking;
@@ -59,10 +61,12 @@ mod parallel;
 mod stats;
 mod sweep;
 
+pub use barrier::{Barrier, Marking, Stepped};
 pub use collection::Collection;
 pub use options::{Cancel, Options, SweepOrder};
 pub use stats::Stats;
 
+use barrier::Reports;
 use listing::*;
 use marking::*;
 use sweep::*;
@@ -110,6 +114,10 @@ pub struct Collector<T, N, K, S = RandomState> {
     /// Why each live node is live, when the collection explains.
     reasons: Reasons,
     explain: bool,
+    /// What writers report during a collection in two parts.
+    reports: Arc<Reports<Node<T, N, K>>>,
+    /// The reports being marked, swapped out of `reports`.
+    reported: Vec<Node<T, N, K>>,
 }
 
 impl<T, N, K> Collector<T, N, K>
@@ -156,6 +164,8 @@ where
             bindings: Vec::new(),
             reasons: Reasons::default(),
             explain: false,
+            reports: Arc::default(),
+            reported: Vec::new(),
         }
     }
 
@@ -440,6 +450,7 @@ fn too_many_nodes<E, R>() -> Error<E, R> {
 }
 
 /// Stops a collection that ran out of time or that the embedder cancels.
+#[derive(Debug)]
 pub(crate) struct Checkpoint {
     start: Instant,
     time_limit: Option<Duration>,
@@ -497,6 +508,7 @@ impl Checkpoint {
 }
 
 /// What one collection carries from phase to phase.
+#[derive(Debug)]
 struct Run {
     now: SystemTime,
     checkpoint: Checkpoint,

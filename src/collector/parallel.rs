@@ -112,7 +112,7 @@ where
             }
             let pool = Pool::new(self.marker.take_grey(), threads);
             let outcomes = {
-                let marking = Marking::new(&self.nodes, &self.listed, &self.bindings, run.now);
+                let marking = MarkView::new(&self.nodes, &self.listed, &self.bindings, run.now);
                 let marker = &self.marker;
                 let (ctx, checkpoint) = (&*ctx, &run.checkpoint);
                 let work = || {
@@ -167,7 +167,7 @@ where
     }
 }
 
-impl<'a, T, N, K, S> Marking<'a, Node<T, N, K>, S>
+impl<'a, T, N, K, S> MarkView<'a, Node<T, N, K>, S>
 where
     T: Eq + Hash + Clone,
     N: Eq + Hash + Clone,

@@ -37,6 +37,9 @@ pub struct Stats {
     /// the listing did not name.
     /// Roots and pins naming unlisted nodes are not counted here.
     pub dead_edges: usize,
+    /// Nodes writers reported through the [`Barrier`](crate::Barrier)
+    /// during a collection in two parts, each marked as a strong root.
+    pub reported: usize,
     /// Listed nodes found unreachable.
     pub nodes_swept: usize,
     /// Time spent listing the candidates.

@@ -1,0 +1,374 @@
+//! Collecting while writers write: a collection in two parts, and the
+//! write barrier that makes it safe.
+//!
+//! The long part ([`Marking::step`], [`Marking::mark`]) lists and marks a
+//! consistent snapshot of the store (an MVCC read transaction), with no
+//! writer held out. Meanwhile every writer reports, through a [`Barrier`],
+//! each node that gains a way to be live: a root added, a reference added
+//! to a node that already existed. The short part ([`Marking::finish`])
+//! runs under the writers' lock: it marks what was reported since, with
+//! its closure, and hands out the garbage. Its work grows with the reports,
+//! not with the store.
+//!
+//! Why reporting additions is enough (an insertion barrier over a
+//! snapshot): take a candidate `x` that is live when `finish` runs, and a
+//! path to it from a root. If every edge of the path, and the root, were
+//! already in the snapshot, the long part marked `x`. Otherwise take the
+//! last edge of the path that was added after the snapshot, `u → v`. Every
+//! edge after it is in the snapshot, so `v` was in it too: `v` already
+//! existed when the edge was added, and the writer reported it. Marking
+//! `v` with its closure (over the snapshot or the live store: both hold
+//! the rest of the path) reaches `x`. A root added after the snapshot is
+//! reported the same way. Deletions need no report: they only make less
+//! live, and what the snapshot kept for them goes at the next collection.
+//! Nodes created after the snapshot were not listed, so they are never
+//! candidates.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::*;
+
+/// What a [`Barrier`] and its collector share.
+#[derive(Debug)]
+pub(super) struct Reports<R> {
+    /// A collection in two parts is under way: reports are kept.
+    active: AtomicBool,
+    reported: Mutex<Vec<R>>,
+}
+
+impl<R> Default for Reports<R> {
+    fn default() -> Self {
+        Reports {
+            active: AtomicBool::new(false),
+            reported: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<R> Reports<R> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<R>> {
+        // A writer that panicked while pushing left a whole Vec.
+        self.reported.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps reports from now on, forgetting any earlier ones.
+    fn activate(&self) {
+        self.lock().clear();
+        self.active.store(true, Ordering::Release);
+    }
+
+    fn deactivate(&self) {
+        self.active.store(false, Ordering::Release);
+        self.lock().clear();
+    }
+}
+
+/// Where writers report what they make live while a collection runs
+/// alongside them ([`Collector::start`]). Cheap to clone and to call from
+/// any thread; when no such collection runs, a report is one atomic load.
+///
+/// **The rule for writers.** Inside each write transaction, before the
+/// writers' lock is released, call [`keep`](Self::keep) for every node
+/// that gains a way to be live:
+///
+/// - a root added: a new image, tag, lease, container, pin;
+/// - the target of every reference added (not weak) whose target already
+///   existed: a new manifest naming an existing layer by digest, a lease
+///   taking an existing blob, a re-tag of an old manifest;
+/// - a node written again under a key that may have existed before, if it
+///   is kept only by its grace period (`push_used`): a fresh write is not a
+///   reference, and the listing saw the old write time.
+///
+/// Nothing else: nodes created after the collection started are not
+/// candidates; deletions (of nodes, references or roots) only make less
+/// live. Reporting more than the rule asks is safe: it only keeps more.
+/// A transaction that reports and then aborts keeps what it reported
+/// until the next collection, nothing worse.
+///
+/// The barrier is [`Collector::barrier`]'s, one per collector for its
+/// whole life: hand clones to the writers once.
+#[derive(Debug)]
+pub struct Barrier<T, N, K> {
+    reports: Arc<Reports<Node<T, N, K>>>,
+}
+
+impl<T, N, K> Clone for Barrier<T, N, K> {
+    fn clone(&self) -> Self {
+        Barrier {
+            reports: Arc::clone(&self.reports),
+        }
+    }
+}
+
+impl<T: Clone, N: Clone, K: Clone> Barrier<T, N, K> {
+    /// Reports that `node` gained a way to be live: the collection under
+    /// way keeps it, and everything it references, whatever the snapshot
+    /// said.
+    #[inline]
+    pub fn keep(&self, node: &Node<T, N, K>) {
+        if self.is_collecting() {
+            self.reports.lock().push(node.clone());
+        }
+    }
+
+    /// As [`keep`](Self::keep), for the node `view` stands for: it is
+    /// built only while a collection runs.
+    #[inline]
+    pub fn keep_view(&self, view: &impl NodeView<T, N, K>) {
+        if self.is_collecting() {
+            self.reports.lock().push(view.to_node());
+        }
+    }
+
+    /// Whether a collection in two parts is under way, so that reports are
+    /// kept.
+    #[inline]
+    pub fn is_collecting(&self) -> bool {
+        // Acquire pairs with `start`'s release; the writers' lock, which
+        // `start` is called under, orders them anyway.
+        self.reports.active.load(Ordering::Acquire)
+    }
+}
+
+/// How far a [`Marking`] got in one [`step`](Marking::step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Stepped {
+    /// There is more to do: call `step` again.
+    More,
+    /// The long part is done: call [`finish`](Marking::finish) under the
+    /// writers' lock (or `step` again, to take in what writers reported
+    /// meanwhile).
+    Done,
+}
+
+/// Where a [`Marking`] is.
+#[derive(Debug)]
+enum Stage {
+    /// The options were unusable; the first call says why.
+    Invalid(String),
+    Listing,
+    Roots,
+    Marking,
+    /// The long part is done.
+    Marked,
+    /// A call failed or panicked: nothing may be swept.
+    Failed,
+}
+
+/// A collection in two parts, under way: see [`Collector::start`]. It
+/// borrows the collector until [`finish`](Self::finish) or until it is
+/// dropped; dropping it abandons the collection, sweeping nothing.
+#[derive(Debug)]
+pub struct Marking<'c, T, N, K, S = RandomState> {
+    collector: &'c mut Collector<T, N, K, S>,
+    options: Options,
+    run: Option<Run>,
+    stage: Stage,
+    /// The garbage is ordered for removal (`SweepOrder::ReferrersFirst`).
+    ordered: bool,
+    /// Stops the barrier's reports when the marking ends, however it ends.
+    _reporting: Reporting<Node<T, N, K>>,
+}
+
+/// Stops a barrier's reports when dropped.
+#[derive(Debug)]
+struct Reporting<R>(Arc<Reports<R>>);
+
+impl<R> Drop for Reporting<R> {
+    fn drop(&mut self) {
+        self.0.deactivate();
+    }
+}
+
+impl<T, N, K, S> Collector<T, N, K, S>
+where
+    T: Eq + Hash + Clone + Debug,
+    N: Eq + Hash + Clone + Debug,
+    K: Eq + Hash + Clone + Debug,
+    S: BuildHasher,
+{
+    /// The write barrier of collections started with
+    /// [`start`](Self::start): hand a clone to every writer, once.
+    pub fn barrier(&self) -> Barrier<T, N, K> {
+        Barrier {
+            reports: Arc::clone(&self.reports),
+        }
+    }
+
+    /// Starts a collection in two parts, for a store whose writers keep
+    /// writing while it runs. Call it **under the writers' lock**, and open
+    /// the snapshot the long part will read (an MVCC read transaction)
+    /// under the same lock: from here on, writers report through
+    /// [`barrier`](Self::barrier), and whatever they committed before is
+    /// in the snapshot. Then release the lock and:
+    ///
+    /// 1. [`Marking::mark`] (or [`Marking::step`] in bounded steps) over the
+    ///    snapshot, with writers writing;
+    /// 2. take the writers' lock, [`Marking::finish`] over the live store,
+    ///    remove the garbage, release the lock.
+    ///
+    /// The options are checked at the first call. `now` is read here: the
+    /// whole collection runs at this instant.
+    pub fn start(&mut self, options: &Options) -> Marking<'_, T, N, K, S> {
+        self.reports.activate();
+        let reporting = Reporting(Arc::clone(&self.reports));
+        let (run, stage) = match self.begin::<std::convert::Infallible>(options) {
+            Ok(run) => (Some(run), Stage::Listing),
+            Err(Error::InvalidOptions { reason }) => (None, Stage::Invalid(reason)),
+            Err(_) => unreachable!("begin only checks the options"),
+        };
+        Marking {
+            collector: self,
+            options: options.clone(),
+            run,
+            stage,
+            ordered: false,
+            _reporting: reporting,
+        }
+    }
+
+    /// Marks what writers reported since the last call, as strong roots.
+    /// Returns how many reports there were.
+    fn take_reports<E>(&mut self, run: &mut Run) -> Result<usize, CollectErrorOf<E, T, N, K>> {
+        std::mem::swap(&mut *self.reports.lock(), &mut self.reported);
+        let count = self.reported.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let mut counts = EdgeCounts::default();
+        let mut referencer = Referencer {
+            nodes: &self.nodes,
+            listed: &self.listed,
+            marker: &mut self.marker,
+            unseen: &mut self.main.unseen,
+            deferred: None,
+            counts: &mut counts,
+            origin: Origin::Roots(RootKind::Written),
+            from: Reach::Strong,
+            reasons: self.explain.then_some(&mut self.reasons),
+        };
+        for node in self.reported.drain(..) {
+            referencer.reference(&node, Strength::Strong, Via::Plain);
+        }
+        self.intern_unseen()?;
+        run.stats.reported += count;
+        Ok(count)
+    }
+}
+
+impl<'c, T, N, K, S> Marking<'c, T, N, K, S>
+where
+    T: Eq + Hash + Clone + Debug,
+    N: Eq + Hash + Clone + Debug,
+    K: Eq + Hash + Clone + Debug,
+    S: BuildHasher,
+{
+    /// Runs the long part to its end over `snapshot`: lists, reads the
+    /// roots, marks, and takes in what writers reported meanwhile. No lock
+    /// is needed: `snapshot` is a consistent view that writers do not
+    /// change.
+    pub fn mark<C>(&mut self, snapshot: &mut C) -> Result<(), CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        while self.step(snapshot, usize::MAX)? == Stepped::More {}
+        Ok(())
+    }
+
+    /// Runs a bounded step of the long part over `snapshot`: the listing,
+    /// or the roots, or up to about `budget` nodes marked (a batch may
+    /// overrun it by a few). An async runtime or a single-threaded engine
+    /// interleaves steps with its own work; [`Cancel`] and the time limit
+    /// are checked in every step.
+    ///
+    /// Any error ends the collection: every later call returns
+    /// [`Error::Poisoned`], and nothing is swept.
+    pub fn step<C>(&mut self, snapshot: &mut C, budget: usize) -> Result<Stepped, CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        // Failed until this step succeeds: an error or a panic leaves it so.
+        let stage = std::mem::replace(&mut self.stage, Stage::Failed);
+        let (Some(run), collector) = (self.run.as_mut(), &mut *self.collector) else {
+            return Err(match stage {
+                Stage::Invalid(reason) => Error::InvalidOptions { reason },
+                _ => Error::Poisoned,
+            });
+        };
+        let next = match stage {
+            Stage::Invalid(_) | Stage::Failed => return Err(Error::Poisoned),
+            Stage::Listing => {
+                collector.list(snapshot, run, &self.options)?;
+                Stage::Roots
+            }
+            Stage::Roots => {
+                collector.read_roots(snapshot, run, &self.options)?;
+                Stage::Marking
+            }
+            Stage::Marking | Stage::Marked => {
+                let (budget, mut expanded) = (budget.max(1), 0);
+                while expanded < budget {
+                    let batch = collector.expand_here(snapshot, run, C::references)?;
+                    if batch == 0 && collector.take_reports(run)? == 0 {
+                        break;
+                    }
+                    expanded += batch;
+                }
+                run.check(snapshot, Phase::Marking)?;
+                if expanded < budget {
+                    // The removal order, here rather than under the lock:
+                    // what turns live later is skipped as the garbage is
+                    // handed out, and a reference among what stays garbage
+                    // cannot be new (its target would have been reported).
+                    if self.options.sweep_order == SweepOrder::ReferrersFirst && !self.ordered {
+                        collector.order_referrers_first(snapshot, run)?;
+                        self.ordered = true;
+                    }
+                    Stage::Marked
+                } else {
+                    Stage::Marking
+                }
+            }
+        };
+        self.stage = next;
+        Ok(match self.stage {
+            Stage::Marked => Stepped::Done,
+            _ => Stepped::More,
+        })
+    }
+
+    /// The short part, under the writers' lock, over the live store: marks
+    /// what writers reported since the long part took in their last
+    /// reports, with its closure (references read from `live` for nodes
+    /// the long part did not expand), and returns the collection. Remove
+    /// its garbage before releasing the lock.
+    ///
+    /// Its work grows with what writers reported, not with the store. If
+    /// the long part is not done, `finish` does the rest of it first, over
+    /// `live`, under the lock.
+    pub fn finish<C>(mut self, live: &mut C) -> Result<Collection<'c, T, N, K, S>, CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        while self.step(live, usize::MAX)? == Stepped::More {}
+        self.stage = Stage::Failed;
+        let Marking {
+            collector,
+            options,
+            run,
+            ..
+        } = self;
+        let mut run = run.expect("a marked collection has its run");
+        // Writers are held out: once the reports are in and marked, no
+        // more come.
+        while collector.take_reports(&mut run)? > 0 {
+            collector.mark_here(live, &mut run)?;
+        }
+        collector.reports.deactivate();
+        collector.marked(live, &mut run)?;
+        collector.check_sweep_limit(&run.stats, &options)?;
+        Ok(collector.outcome(run, &options))
+    }
+}
