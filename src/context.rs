@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::{Duration, SystemTime};
 
+use crate::policy::note_deadline;
 use crate::{Node, NodeView, Retention, RootCounts};
 
 /// The embedder's view of its store, as the collector asks for it.
@@ -341,6 +342,8 @@ pub struct ReferenceSink<'a, T, N, K> {
     tally: &'a mut RootCounts,
     /// Plain emissions that keep something count as explicit roots.
     roots: bool,
+    /// The earliest deadline still ahead that was emitted here.
+    next_deadline: Option<SystemTime>,
 }
 
 impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
@@ -355,7 +358,14 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
             now,
             tally,
             roots,
+            next_deadline: None,
         }
+    }
+
+    /// The earliest lease deadline or retention age still ahead that the
+    /// callback emitted.
+    pub(crate) fn next_deadline(&self) -> Option<SystemTime> {
+        self.next_deadline
     }
 
     /// The time this collection runs at: read once, the same in every
@@ -449,6 +459,7 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         }
         if strength != Strength::Weak {
             self.tally.leases += 1;
+            note_deadline(&mut self.next_deadline, Some(expires));
         }
         self.emit.reference(node, strength, Via::Lease);
     }
@@ -493,6 +504,8 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
             }
             if strength == Strength::Strong {
                 self.tally.retained += 1;
+                let young_until = rule.young_until(rank, created, self.now);
+                note_deadline(&mut self.next_deadline, young_until);
             }
             self.emit.reference(node, strength, Via::Retention);
         }

@@ -24,6 +24,20 @@ pub(crate) fn within_grace(last_used: SystemTime, now: SystemTime, grace: Durati
     }
 }
 
+/// Keeps in `next` the earlier of it and `at`: the next instant at which
+/// a time-based decision changes.
+pub(crate) fn note_deadline(next: &mut Option<SystemTime>, at: Option<SystemTime>) {
+    if let Some(at) = at {
+        *next = Some(next.map_or(at, |next| next.min(at)));
+    }
+}
+
+/// The instant past which a node used at `last_used` leaves a grace
+/// period of `grace`.
+pub(crate) fn grace_end(last_used: SystemTime, grace: Duration) -> Option<SystemTime> {
+    last_used.checked_add(grace)
+}
+
 /// Which entries of a history (image stream tags, build results, releases)
 /// hold their target strongly; the others hold it weakly.
 ///
@@ -72,6 +86,23 @@ impl Retention {
         } else {
             Strength::Weak
         }
+    }
+
+    /// For an entry kept by its age alone, the instant past which it is
+    /// not; `None` if its age does not decide.
+    pub(crate) fn young_until(
+        &self,
+        rank: usize,
+        created: SystemTime,
+        now: SystemTime,
+    ) -> Option<SystemTime> {
+        let no_rule = self.keep_last.is_none() && self.keep_younger_than.is_none();
+        let recent_enough = self.keep_last.is_some_and(|n| rank < n);
+        let age = self.keep_younger_than?;
+        if no_rule || recent_enough || !within_grace(created, now, age) {
+            return None;
+        }
+        grace_end(created, age)
     }
 }
 

@@ -505,3 +505,52 @@ fn a_zero_time_limit_always_times_out_and_sweeps_nothing() {
     let collection = collector.collect_with(&mut store, &options).unwrap();
     assert_eq!(collection.garbage().count(), 4);
 }
+
+/// The earliest instant past which a decision of this collection changes:
+/// the scheduler's wake-up when nothing is written (containerd#6294).
+#[test]
+fn the_next_deadline_is_the_earliest_lease_grace_or_age_still_ahead() {
+    let minute = Duration::from_secs(60);
+    let mut store = Store::default();
+    store
+        .node("leased")
+        .node("expired")
+        .used("young", now() - 30 * minute)
+        .used("old", now() - 2 * HOUR)
+        .node("new-tag")
+        .node("old-tag");
+    store.leases = vec![
+        ("leased", Strength::Strong, now() + HOUR),
+        ("expired", Strength::Strong, now() - NS),
+        ("leased", Strength::Weak, now() + minute),
+    ];
+    let mut options = options_at(now());
+    options.grace_period = HOUR;
+
+    let (_, stats) = collect(&mut store, &options).unwrap();
+    assert_eq!(
+        stats.next_deadline,
+        Some(now() + 30 * minute),
+        "the grace end"
+    );
+
+    let mut rule = Retention::default();
+    rule.keep_younger_than = Some(HOUR);
+    store.histories = vec![(
+        vec![("new-tag", now() - 50 * minute), ("old-tag", now() - DAY)],
+        rule,
+    )];
+    let (garbage, stats) = collect(&mut store, &options).unwrap();
+    assert_eq!(
+        stats.next_deadline,
+        Some(now() + 10 * minute),
+        "the tag's age"
+    );
+    assert!(garbage.contains(&"old-tag") && garbage.contains(&"expired"));
+
+    // Nothing time-based ahead: no deadline. A weak lease keeps nothing,
+    // so its deadline decides nothing.
+    let mut quiet = Store::default();
+    quiet.node("a").leases = vec![("a", Strength::Weak, now() + HOUR)];
+    assert_eq!(collect(&mut quiet, &options).unwrap().1.next_deadline, None);
+}

@@ -27,6 +27,8 @@ pub(super) struct Lister<'a, R, S> {
     pub(super) now: SystemTime,
     pub(super) grace_period: Duration,
     pub(super) too_many: &'a mut bool,
+    /// The earliest end of a grace period still ahead.
+    pub(super) next_deadline: Option<SystemTime>,
 }
 
 impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
@@ -117,8 +119,9 @@ where
         let id = self.append(node.clone());
         let Some(id) = id else { return };
         self.list(id);
-        if last_used.is_some_and(|at| within_grace(at, self.now, self.grace_period)) {
+        if let Some(at) = last_used.filter(|&at| within_grace(at, self.now, self.grace_period)) {
             self.young.push(id);
+            note_deadline(&mut self.next_deadline, grace_end(at, self.grace_period));
         }
     }
 

@@ -168,6 +168,8 @@ pub(super) struct ThreadState<R> {
     pub(super) expanded: usize,
     /// Nodes reached flat whose structure was followed.
     pub(super) expanded_flat: usize,
+    /// The earliest deadline still ahead that the references emitted.
+    pub(super) next_deadline: Option<SystemTime>,
     /// A thread of a shared mark: the nodes it reached flat, whose
     /// structure the calling thread follows once no strong work is left.
     pub(super) flat: Vec<u32>,
@@ -182,6 +184,7 @@ impl<R> Default for ThreadState<R> {
             tally: RootCounts::default(),
             expanded: 0,
             expanded_flat: 0,
+            next_deadline: None,
             flat: Vec::new(),
         }
     }
@@ -195,6 +198,7 @@ impl<R> ThreadState<R> {
         self.tally = RootCounts::default();
         self.expanded = 0;
         self.expanded_flat = 0;
+        self.next_deadline = None;
         self.flat.clear();
     }
 
@@ -212,6 +216,7 @@ impl<R> ThreadState<R> {
         self.tally.merge(&other.tally);
         self.expanded += other.expanded;
         self.expanded_flat += other.expanded_flat;
+        note_deadline(&mut self.next_deadline, other.next_deadline);
     }
 }
 
@@ -279,6 +284,7 @@ where
                     source,
                 });
             }
+            note_deadline(&mut state.next_deadline, refs.next_deadline());
             if !self.bindings.is_empty() {
                 state.tally.back_references +=
                     follow_bindings(self.bindings, id, reach, marks, reasons.as_deref_mut());

@@ -45,7 +45,7 @@ use crate::explain::{Reasons, Why};
 use crate::intern::Interner;
 use crate::mark::{MAX_IDS, Marker, Marks, Reach};
 use crate::order::referrers_first;
-use crate::policy::within_grace;
+use crate::policy::{grace_end, note_deadline, within_grace};
 use crate::pool::Pool;
 use crate::{
     CollectError, CollectionContext, Error, Flow, Node, NodeSink, NodeView, Phase, Progress,
@@ -233,6 +233,7 @@ where
             stats: Stats::default(),
             tally: RootCounts::default(),
             mark_start: start,
+            next_deadline: None,
         })
     }
 
@@ -260,10 +261,12 @@ where
             now,
             grace_period: options.grace_period,
             too_many: &mut too_many,
+            next_deadline: None,
         };
         ctx.all(&mut NodeSink::new(&mut lister, now))
             .map_err(Error::Listing)?;
         lister.finish();
+        run.next_deadline = lister.next_deadline;
         // Keep none of the settling room through the mark.
         self.settling = Vec::new();
         if too_many {
@@ -293,13 +296,9 @@ where
         self.bindings.dedup();
         let mut counts = EdgeCounts::default();
         let mut referencer = self.referencer(&mut counts, Origin::Roots(RootKind::Explicit));
-        ctx.roots(&mut ReferenceSink::new(
-            &mut referencer,
-            now,
-            &mut run.tally,
-            true,
-        ))
-        .map_err(Error::Roots)?;
+        let mut roots = ReferenceSink::new(&mut referencer, now, &mut run.tally, true);
+        ctx.roots(&mut roots).map_err(Error::Roots)?;
+        note_deadline(&mut run.next_deadline, roots.next_deadline());
         self.intern_unseen()?;
         run.stats.roots = counts.followed;
         run.stats.weak_references = counts.weak;
@@ -307,14 +306,13 @@ where
         for name in &options.pins {
             let mut pin_counts = EdgeCounts::default();
             let mut referencer = self.referencer(&mut pin_counts, Origin::Roots(RootKind::Pin));
-            ctx.resolve_pin(
-                name,
-                &mut ReferenceSink::new(&mut referencer, now, &mut run.tally, false),
-            )
-            .map_err(|source| Error::Resolving {
-                name: name.clone(),
-                source,
-            })?;
+            let mut pins = ReferenceSink::new(&mut referencer, now, &mut run.tally, false);
+            ctx.resolve_pin(name, &mut pins)
+                .map_err(|source| Error::Resolving {
+                    name: name.clone(),
+                    source,
+                })?;
+            note_deadline(&mut run.next_deadline, pins.next_deadline());
             self.intern_unseen()?;
             // A pin that resolves only weakly keeps nothing: it is unknown.
             match pin_counts.followed {
@@ -393,9 +391,12 @@ where
             now,
             mut stats,
             mut tally,
+            next_deadline,
             ..
         } = run;
         tally.merge(&self.main.tally);
+        stats.next_deadline = next_deadline;
+        note_deadline(&mut stats.next_deadline, self.main.next_deadline);
         stats.weak_references += self.main.counts.weak;
         stats.roots_by_kind = tally;
         self.ordered = options.sweep_order == SweepOrder::ReferrersFirst;
@@ -516,6 +517,8 @@ struct Run {
     tally: RootCounts,
     /// When the roots were first read.
     mark_start: Instant,
+    /// The earliest deadline still ahead, outside the mark's threads.
+    next_deadline: Option<SystemTime>,
 }
 
 impl Run {

@@ -1,5 +1,7 @@
 //! What one collection counted and timed.
 
+use std::time::SystemTime;
+
 use super::*;
 
 /// Counts and timings of one collection.
@@ -42,6 +44,15 @@ pub struct Stats {
     pub reported: usize,
     /// Listed nodes found unreachable.
     pub nodes_swept: usize,
+    /// The earliest instant after which a time-based decision of this
+    /// collection changes: a lease it held expires
+    /// ([`ReferenceSink::expiring`]), a node it kept for its grace period
+    /// leaves it, a history entry kept for its age grows too old. A
+    /// collection past it may sweep more even if nothing was written: a
+    /// scheduler wakes then (containerd collects expired leases only after
+    /// a write, containerd#6294). Conditions of
+    /// [`ReferenceSink::add_if`] are the embedder's and are not seen.
+    pub next_deadline: Option<SystemTime>,
     /// Time spent listing the candidates.
     pub listing_time: Duration,
     /// Time spent reading roots and following references.
