@@ -713,3 +713,41 @@ fn one_thread_and_explain_mark_through_references() {
         );
     }
 }
+
+/// A collection in two parts whose long part marks on several threads
+/// (`Marking::mark_parallel`) answers as the one-call sequential one; a
+/// report made during it keeps what it names.
+#[test]
+fn a_two_part_collection_marks_in_parallel_as_in_sequence() {
+    for seed in 0..4u64 {
+        let g = large_graph(seed, 3_000);
+        let n = [2, 3, 8, 16][seed as usize];
+        let mut store = g.store(u32_key, seed % 2 == 0);
+        let sequential = outcome(Collector::new().collect(&mut store), &store);
+
+        let mut store = g.store(u32_key, seed % 2 == 0);
+        let mut gc = Collector::new();
+        let barrier = gc.barrier();
+        let mut marking = gc.start(&threads(n));
+        marking.mark_parallel(&mut store).unwrap();
+        let mut stats_free = outcome(marking.finish(&mut store), &store);
+        assert_eq!(stats_free.garbage, sequential.garbage, "seed {seed}");
+        assert_eq!(stats_free.live, sequential.live, "seed {seed}");
+        stats_free.stats.reported = 0;
+        assert_eq!(stats_free.stats, sequential.stats, "seed {seed}");
+        assert!(!barrier.is_collecting());
+
+        // The same, with the first garbage node reported while it marks.
+        let Some(&kept) = sequential.garbage.first() else {
+            continue;
+        };
+        let mut store = g.store(u32_key, seed % 2 == 0);
+        let mut marking = gc.start(&threads(n));
+        barrier.keep(&key(kept));
+        marking.mark_parallel(&mut store).unwrap();
+        let collection = marking.finish(&mut store).unwrap();
+        assert!(collection.is_live(&key(kept)), "seed {seed}");
+        assert_eq!(collection.stats().reported, 1);
+        assert!(collection.garbage().len() < sequential.garbage.len());
+    }
+}

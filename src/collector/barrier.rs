@@ -277,6 +277,46 @@ where
         Ok(())
     }
 
+    /// As [`mark`](Self::mark), with the marking spread over
+    /// [`Options::mark_threads`] threads, as
+    /// [`Collector::collect_parallel`] spreads it; the listing and the
+    /// roots stay on the calling thread.
+    pub fn mark_parallel<C>(&mut self, snapshot: &mut C) -> Result<(), CollectError<C>>
+    where
+        C: SharedContext<Kind = T, Namespace = N, Key = K>,
+        C::Error: Send,
+        Node<T, N, K>: Send + Sync,
+        S: Sync,
+    {
+        let threads = match mark_threads(&self.options) {
+            Ok(threads) => threads,
+            Err(error) => {
+                self.stage = Stage::Failed;
+                return Err(error);
+            }
+        };
+        // The listing and the roots, or the error a failed marking owes.
+        while !matches!(self.stage, Stage::Marking | Stage::Marked) {
+            let _ = self.step(snapshot, 1)?;
+        }
+        if threads > 1 {
+            let stage = std::mem::replace(&mut self.stage, Stage::Failed);
+            let run = self
+                .run
+                .as_mut()
+                .expect("a marking past its roots has its run");
+            loop {
+                self.collector.mark_shared(snapshot, run, threads)?;
+                if self.collector.take_reports(run)? == 0 {
+                    break;
+                }
+            }
+            self.stage = stage;
+        }
+        // What is left: reports since, and the removal order.
+        self.mark(snapshot)
+    }
+
     /// Runs a bounded step of the long part over `snapshot`: the listing,
     /// or the roots, or up to about `budget` nodes marked (a batch may
     /// overrun it by a few). An async runtime or a single-threaded engine

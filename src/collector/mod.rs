@@ -69,6 +69,7 @@ pub use stats::Stats;
 use barrier::Reports;
 use listing::*;
 use marking::*;
+use parallel::mark_threads;
 use sweep::*;
 
 /// How many nodes are expanded between two checkpoints.

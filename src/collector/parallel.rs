@@ -59,16 +59,8 @@ where
         Node<T, N, K>: Send + Sync,
         S: Sync,
     {
-        let threads = match options.mark_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n if n > MAX_MARK_THREADS => {
-                return Err(Error::InvalidOptions {
-                    reason: format!("mark_threads is {n}, more than {MAX_MARK_THREADS}"),
-                });
-            }
-            n => n,
-        };
-        if threads < 2 || options.explain {
+        let threads = mark_threads(options)?;
+        if threads < 2 {
             return self.run(ctx, options, Self::mark_here);
         }
         self.run(ctx, options, |collector, ctx, run| {
@@ -76,7 +68,8 @@ where
         })
     }
 
-    /// Marks on up to `threads` threads, the calling one among them.
+    /// Marks on up to `threads` threads, the calling one among them; on
+    /// the calling thread alone if `threads` is 1.
     ///
     /// While there are few grey nodes the calling thread expands them
     /// alone (starting threads for a handful costs more than it saves:
@@ -229,3 +222,17 @@ pub(super) struct Failed<E> {
 }
 
 pub(super) type Failure<C> = Failed<CollectError<C>>;
+
+/// The threads [`Options::mark_threads`] asks for: zero asks the system.
+/// Explaining marks on one thread, so that the path `why_live` reports is
+/// the one a single thread finds first.
+pub(super) fn mark_threads<E, R>(options: &Options) -> Result<usize, Error<E, R>> {
+    match options.mark_threads {
+        _ if options.explain => Ok(1),
+        0 => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        n if n > MAX_MARK_THREADS => Err(Error::InvalidOptions {
+            reason: format!("mark_threads is {n}, more than {MAX_MARK_THREADS}"),
+        }),
+        n => Ok(n),
+    }
+}
