@@ -498,7 +498,7 @@ pub use error::{CollectError, Error};
 pub use explain::{Reason, RootKind, Step};
 pub use node::{Node, NodeView};
 pub use policy::{Retention, RootCounts, SweepLimit};
-pub use schedule::*;
+pub use schedule::{Decision, Scheduler, SchedulerConfig, SchedulerConfigError};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

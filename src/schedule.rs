@@ -272,11 +272,26 @@ pub enum Decision {
 
 /// Decides when to collect, from the events the embedder reports.
 ///
-/// Report every write ([`mutated`](Self::mutated) or
+/// A pure state machine: no thread, no clock; every call takes the
+/// embedder's `now`. Report every write ([`mutated`](Self::mutated) or
 /// [`deleted`](Self::deleted)), bracket every collection with
 /// [`started`](Self::started) and [`finished`](Self::finished) or
-/// [`failed`](Self::failed), and ask [`poll`](Self::poll) what to do. The
-/// [module docs](self) show the loop.
+/// [`failed`](Self::failed), and drive it from one loop:
+///
+/// ```text
+/// loop {
+///     match sched.poll(now) {
+///         Collect => { sched.started(now); collect; remove the garbage;
+///                      sched.finished(now, next_deadline) }
+///         WaitUntil(t) => sleep until t, or until a write comes
+///         Idle => wait for a write
+///     }
+/// }
+/// ```
+///
+/// Unlike containerd's scheduler, it wakes for the next deadline a
+/// collection saw with nothing written (containerd #6294), it paces by the
+/// whole collection, removal included, and it backs off after a failure.
 ///
 /// # The rule at each boundary
 ///
