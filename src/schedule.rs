@@ -499,6 +499,9 @@ impl Scheduler {
     /// the time from the collection's `now` until the earliest deadline it
     /// saw that had not passed (a lease's expiry, a grace period's end), if
     /// any: a collection is due just past it, measured from this `now`.
+    /// From a collection: [`Stats::next_deadline`](crate::Stats::next_deadline)
+    /// less [`Collection::now`](crate::Collection::now), as in
+    /// `stats.next_deadline.and_then(|at| at.duration_since(collection.now()).ok())`.
     ///
     /// Without a [`started`](Self::started) before it, the collection is
     /// taken to have paused 5 ms, and every reason pending is kept: the
