@@ -388,10 +388,8 @@
 //!
 //! Meanwhile every writer reports, through the [`Barrier`], each node that
 //! gains a way to be live: every root it adds, and the target of every
-//! reference it adds whose target already existed. `finish` marks those
-//! with their closure, so its work grows with the reports, not with the
-//! store. Nodes created after `start` are never candidates; deletions
-//! need no report.
+//! reference it adds. `finish` marks those with their closure, so its work
+//! grows with the reports, not with the store. Deletions need no report.
 //!
 //! ```
 //! use std::collections::HashMap;

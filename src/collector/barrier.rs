@@ -4,25 +4,31 @@
 //! The long part ([`Marking::step`], [`Marking::mark`]) lists and marks a
 //! consistent snapshot of the store (an MVCC read transaction), with no
 //! writer held out. Meanwhile every writer reports, through a [`Barrier`],
-//! each node that gains a way to be live: a root added, a reference added
-//! to a node that already existed. The short part ([`Marking::finish`])
+//! each node that gains a way to be live: every root added, the target of
+//! every reference added. The short part ([`Marking::finish`])
 //! runs under the writers' lock: it marks what was reported since, with
 //! its closure, and hands out the garbage. Its work grows with the reports,
 //! not with the store.
 //!
 //! Why reporting additions is enough (an insertion barrier over a
 //! snapshot): take a candidate `x` that is live when `finish` runs, and a
-//! path to it from a root. If every edge of the path, and the root, were
-//! already in the snapshot, the long part marked `x`. Otherwise take the
-//! last edge of the path that was added after the snapshot, `u → v`. Every
-//! edge after it is in the snapshot, so `v` was in it too: `v` already
-//! existed when the edge was added, and the writer reported it. Marking
-//! `v` with its closure (over the snapshot or the live store: both hold
-//! the rest of the path) reaches `x`. A root added after the snapshot is
-//! reported the same way. Deletions need no report: they only make less
-//! live, and what the snapshot kept for them goes at the next collection.
-//! Nodes created after the snapshot were not listed, so they are never
-//! candidates.
+//! path to it from a root. If no edge of the path, nor the root, was added
+//! after the snapshot, they all were there before it and still are, so the
+//! long part marked `x`. Otherwise take the last edge of the path added
+//! after the snapshot (deleted and added again counts as added), `u → v`;
+//! its writer reported `v`. Every edge after it was there before the
+//! snapshot and still is, so marking `v` with its closure, over the
+//! snapshot or the live store alike, reaches `x`. A root added after the
+//! snapshot is reported the same way. Deletions need no report: they only
+//! make less live, and what the snapshot kept for them goes at the next
+//! collection.
+//!
+//! Nodes are their keys. A node created after the snapshot under a new key
+//! was not listed, so it is never a candidate; but one deleted and written
+//! again under the same key (a blob removed, then pulled again by digest)
+//! is the listed candidate. That is why the rule asks for the target of
+//! *every* reference added, new or not: "it did not exist a moment ago"
+//! does not make a target safe.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,16 +78,17 @@ impl<R> Reports<R> {
 /// writers' lock is released, call [`keep`](Self::keep) for every node
 /// that gains a way to be live:
 ///
-/// - a root added: a new image, tag, lease, container, pin;
-/// - the target of every reference added (not weak) whose target already
-///   existed: a new manifest naming an existing layer by digest, a lease
-///   taking an existing blob, a re-tag of an old manifest;
-/// - a node written again under a key that may have existed before, if it
-///   is kept only by its grace period (`push_used`): a fresh write is not a
-///   reference, and the listing saw the old write time.
+/// - every root added: a new image, tag, lease, container, pin;
+/// - the target of every reference added (not weak), whether the target
+///   is old or was written in the same transaction: a manifest naming a
+///   layer by digest, a lease taking a blob, a re-tag of an old manifest.
+///   A target written just now may carry a key the collection listed (a
+///   blob removed, then pulled again), and then it is that candidate;
+/// - a node written under a key that may have existed when the collection
+///   started, if only its grace period (`push_used`) keeps it: a write is
+///   not a reference, and the listing saw the old write time.
 ///
-/// Nothing else: nodes created after the collection started are not
-/// candidates; deletions (of nodes, references or roots) only make less
+/// Nothing else: deletions (of nodes, references or roots) only make less
 /// live. Reporting more than the rule asks is safe: it only keeps more.
 /// A transaction that reports and then aborts keeps what it reported
 /// until the next collection, nothing worse.
