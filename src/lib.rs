@@ -480,6 +480,7 @@ mod intern;
 mod mark;
 mod node;
 mod order;
+mod plan;
 mod policy;
 mod pool;
 mod schedule;
@@ -495,6 +496,9 @@ pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::{CollectError, Error};
 pub use explain::{Reason, RootKind, Step};
 pub use node::{Node, NodeView};
+pub use plan::{
+    ApplyError, ApplyOptions, Cause, Failed, Failure, Plan, Protect, Remover, Report, Skip,
+};
 pub use policy::{Retention, RootCounts, SweepLimit};
 pub use schedule::{Decision, Scheduler, SchedulerConfig, SchedulerConfigError};
 

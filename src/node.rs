@@ -17,6 +17,7 @@ use std::hash::{Hash, Hasher};
 /// assert_eq!(blob.to_string(), "content/default/sha256:1234");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Node<T, N, K> {
     /// What sort of resource this is: content, snapshot, lease, …
     pub kind: T,

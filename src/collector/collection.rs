@@ -77,6 +77,35 @@ where
         }
     }
 
+    /// The garbage as an owned [`Plan`], in the order
+    /// [`garbage`](Self::garbage) hands it out, with the references among
+    /// it if the collection read them ([`SweepOrder::ReferrersFirst`]):
+    /// what [`Plan::apply`] removes, skipping what a failure still names.
+    /// Without them, a failure during apply skips everything after it.
+    pub fn plan(&self) -> Plan<Node<T, N, K>> {
+        let collector = self.collector;
+        let nodes: Vec<Node<T, N, K>> = self.garbage().cloned().collect();
+        let references = collector.ordered.then(|| {
+            // Positions in the plan, by id; garbage turned live since the
+            // order was made (a collection in two parts) has none.
+            let mut position = vec![u32::MAX; collector.nodes.len()];
+            let ids = collector
+                .swept
+                .iter()
+                .filter(|&&id| !collector.marker.is_live(id));
+            for (at, &id) in ids.enumerate() {
+                position[id as usize] = at as u32;
+            }
+            collector
+                .garbage_refs
+                .iter()
+                .map(|&(from, to)| (position[from as usize], position[to as usize]))
+                .filter(|&(from, to)| from != u32::MAX && to != u32::MAX)
+                .collect()
+        });
+        Plan::new(nodes, references, self.now)
+    }
+
     /// The listed nodes that are live, each once, in listing order.
     pub fn live(&self) -> impl ExactSizeIterator<Item = &'c Node<T, N, K>> + use<'c, T, N, K, S> {
         Listed {

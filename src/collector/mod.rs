@@ -48,7 +48,7 @@ use crate::order::referrers_first;
 use crate::policy::{grace_end, note_deadline, within_grace};
 use crate::pool::Pool;
 use crate::{
-    CollectError, CollectionContext, Error, Flow, Node, NodeSink, NodeView, Phase, Progress,
+    CollectError, CollectionContext, Error, Flow, Node, NodeSink, NodeView, Phase, Plan, Progress,
     Reason, ReferenceSink, RootCounts, RootKind, SharedContext, Step, Strength, SweepLimit,
 };
 
@@ -101,6 +101,9 @@ pub struct Collector<T, N, K, S = RandomState> {
     listed: BitSet,
     /// The garbage ids in removal order, when `ordered`.
     swept: Vec<u32>,
+    /// When ordered: the references among the garbage, `(from, to)` ids,
+    /// sorted and without duplicates.
+    garbage_refs: Vec<(u32, u32)>,
     /// The garbage is handed out from `swept`, not in listing order.
     ordered: bool,
     /// The calling thread's marking buffers and counts.
@@ -158,6 +161,7 @@ where
             marker: Marker::default(),
             listed: BitSet::default(),
             swept: Vec::new(),
+            garbage_refs: Vec::new(),
             ordered: false,
             main: ThreadState::default(),
             settling: Vec::new(),
@@ -414,6 +418,7 @@ where
         self.nodes.clear();
         self.listed.clear();
         self.swept.clear();
+        self.garbage_refs.clear();
         self.ordered = false;
         self.main.clear();
         self.settling.clear();

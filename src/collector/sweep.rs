@@ -105,6 +105,14 @@ where
             }
         }
         let order = referrers_first(self.swept.len(), &mut edges);
+        // Kept by id, for a plan: who references whom among the garbage.
+        self.garbage_refs.clear();
+        let swept = &self.swept;
+        self.garbage_refs.extend(
+            edges
+                .iter()
+                .map(|&(from, to)| (swept[from as usize], swept[to as usize])),
+        );
         let listed_order = std::mem::take(&mut self.swept);
         self.swept = order
             .into_iter()

@@ -1,0 +1,494 @@
+//! Removal the crate vouches for: a [`Plan`] of the garbage, owned and in
+//! removal order, and [`Plan::apply`], which removes exactly it and
+//! nothing else, item by item or batch by batch, in two phases.
+//!
+//! Why the crate does this and not each embedder: the half after the
+//! decision is where peers fail in public. One failed removal stopped
+//! containerd's whole cleanup; OpenShift aggregates errors by hand; Vespa
+//! retries parents until their children are gone. Here:
+//!
+//! - **A failure stops nothing.** A batch that fails (or panics) is
+//!   reported with its error, and everything it references is skipped,
+//!   since the failed node still names it; the rest goes on.
+//! - **Two phases.** Metadata first, batch by batch, each batch one
+//!   transaction of the embedder's ([`Remover::remove`]); then, once every
+//!   batch is committed, the payloads (files, chunks) of what was removed
+//!   ([`Remover::clean`]), as containerd does in its `Finish`. A crash
+//!   between the two leaves payloads that no metadata names: garbage by
+//!   definition, which the next collection sweeps, with no recovery code.
+//! - **A last word.** [`Remover::protect`] may keep one node (an open
+//!   handle, a protected name) or stop the whole apply, just before each.
+//! - **A plan made earlier is checked.** A plan carries the store's
+//!   generation when it was made ([`Plan::with_generation`]); applied to
+//!   another generation, it refuses ([`ApplyError::Stale`]) rather than
+//!   guess.
+//!
+//! It knows nothing of the collector: a plan is a list and the references
+//! among it, and apply walks them.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::SystemTime;
+
+/// The garbage of one collection, owned, in removal order, with who
+/// references whom among it: what [`apply`](Self::apply) will remove, and
+/// nothing else. `Clone`, to print or keep a dry run; serialisable with the
+/// `serde` feature.
+///
+/// From [`Collection::plan`](crate::Collection::plan).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Plan<R> {
+    nodes: Vec<R>,
+    /// `(referrer, referent)` positions in `nodes`, sorted, or `None` if
+    /// the collection did not read the references among its garbage.
+    references: Option<Vec<(u32, u32)>>,
+    made_at: SystemTime,
+    generation: Option<u64>,
+}
+
+impl<R> Plan<R> {
+    /// A plan of `nodes`, in this order, with the references among them as
+    /// `(referrer, referent)` positions in `nodes` (`None` if unknown).
+    /// Positions out of range are dropped.
+    pub fn new(nodes: Vec<R>, references: Option<Vec<(u32, u32)>>, made_at: SystemTime) -> Self {
+        let references = references.map(|mut refs| {
+            refs.retain(|&(from, to)| (from as usize) < nodes.len() && (to as usize) < nodes.len());
+            refs.sort_unstable();
+            refs.dedup();
+            refs
+        });
+        Plan {
+            nodes,
+            references,
+            made_at,
+            generation: None,
+        }
+    }
+
+    /// The nodes to remove, in removal order.
+    pub fn nodes(&self) -> &[R] {
+        &self.nodes
+    }
+
+    /// How many nodes the plan removes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the plan removes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Who references whom among the plan's nodes, `(referrer, referent)`,
+    /// if the collection read it ([`SweepOrder::ReferrersFirst`](crate::SweepOrder::ReferrersFirst)).
+    pub fn references(&self) -> Option<impl Iterator<Item = (&R, &R)>> {
+        let refs = self.references.as_ref()?;
+        Some(
+            refs.iter()
+                .map(|&(from, to)| (&self.nodes[from as usize], &self.nodes[to as usize])),
+        )
+    }
+
+    /// The time of the collection that made the plan.
+    pub fn made_at(&self) -> SystemTime {
+        self.made_at
+    }
+
+    /// Records the store's generation (a version, a transaction id) the
+    /// plan was made at: [`apply`](Self::apply) then refuses to run at any
+    /// other ([`ApplyOptions::generation`]).
+    #[must_use]
+    pub fn with_generation(mut self, generation: u64) -> Self {
+        self.generation = Some(generation);
+        self
+    }
+
+    /// The generation the plan was made at, if recorded.
+    pub fn generation(&self) -> Option<u64> {
+        self.generation
+    }
+
+    /// Removes the plan's nodes through `remover`, in plan order: metadata
+    /// in batches of [`ApplyOptions::batch_size`], then, once all batches
+    /// are done, payloads node by node. Nothing outside the plan is
+    /// touched; a node the plan names that is already gone counts as
+    /// removed, if the remover says so (removing what is gone should
+    /// succeed), so a second apply of the same plan converges.
+    ///
+    /// A batch that fails or panics fails whole (a batch is one
+    /// transaction: all of it or none), and every node it references is
+    /// skipped, transitively: a failed node still names them. So is
+    /// everything a [`Protect::Keep`] keeps. Without known references
+    /// ([`references`](Self::references) is `None`), a failure skips
+    /// every node not removed yet: the safe side. Within a cycle of
+    /// garbage, a node may be removed before a member that names it fails;
+    /// what is left is still garbage, for the next collection.
+    ///
+    /// Refuses to start, with nothing removed, if the plan's generation is
+    /// not the store's ([`ApplyError::Stale`]).
+    pub fn apply<M: Remover<R>>(
+        &self,
+        remover: &mut M,
+        options: &ApplyOptions,
+    ) -> Result<Report<R, M::Error>, ApplyError>
+    where
+        R: Clone,
+    {
+        if let Some(planned) = self.generation {
+            match options.generation {
+                Some(current) if current == planned => {}
+                current => return Err(ApplyError::Stale { planned, current }),
+            }
+        }
+        let batch_size = options.batch_size.max(1);
+        let mut fate = vec![Fate::Pending; self.nodes.len()];
+        let referents = Referents::new(self.nodes.len(), self.references.as_deref());
+        let mut report = Report::default();
+        let mut batch: Vec<usize> = Vec::with_capacity(batch_size);
+        let mut batch_nodes: Vec<R> = Vec::with_capacity(batch_size);
+        let mut at = 0;
+        'plan: while at < self.nodes.len() {
+            batch.clear();
+            while at < self.nodes.len() && batch.len() < batch_size {
+                let position = at;
+                at += 1;
+                if fate[position] != Fate::Pending {
+                    continue;
+                }
+                match remover.protect(&self.nodes[position]) {
+                    Protect::Remove => batch.push(position),
+                    Protect::Keep => {
+                        fate[position] = Fate::Kept;
+                        report.skipped.push(Skip {
+                            node: self.nodes[position].clone(),
+                            cause: Cause::Kept,
+                        });
+                        referents.skip(position, &mut fate, &self.nodes, &mut report.skipped);
+                    }
+                    Protect::Abort => {
+                        // Nothing more is removed; the batch gathered so far
+                        // is not started either.
+                        at = position;
+                        break 'plan;
+                    }
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            batch_nodes.clear();
+            batch_nodes.extend(batch.iter().map(|&p| self.nodes[p].clone()));
+            match catch_unwind(AssertUnwindSafe(|| remover.remove(&batch_nodes))) {
+                Ok(Ok(())) => {
+                    for &position in &batch {
+                        fate[position] = Fate::Removed;
+                    }
+                }
+                outcome => {
+                    let error = match outcome {
+                        Ok(Err(error)) => Failure::Error(error),
+                        Err(panic) => Failure::Panicked(panic_message(&*panic)),
+                        Ok(Ok(())) => unreachable!(),
+                    };
+                    report.failed.push(Failed {
+                        batch: batch_nodes.clone(),
+                        failure: error,
+                    });
+                    for &position in &batch {
+                        fate[position] = Fate::Failed;
+                    }
+                    for &position in &batch {
+                        referents.skip(position, &mut fate, &self.nodes, &mut report.skipped);
+                    }
+                }
+            }
+        }
+        // An abort leaves the rest where it is.
+        for (fate, node) in fate[at..].iter_mut().zip(&self.nodes[at..]) {
+            if *fate == Fate::Pending {
+                *fate = Fate::Kept;
+                report.skipped.push(Skip {
+                    node: node.clone(),
+                    cause: Cause::Aborted,
+                });
+            }
+        }
+        report.aborted = at < self.nodes.len();
+
+        // Phase two: the payloads of what is gone from the metadata.
+        for (position, node) in self.nodes.iter().enumerate() {
+            if fate[position] != Fate::Removed {
+                continue;
+            }
+            match catch_unwind(AssertUnwindSafe(|| remover.clean(node))) {
+                Ok(Ok(bytes)) => {
+                    if let Some(bytes) = bytes {
+                        report.bytes_reclaimed = report.bytes_reclaimed.saturating_add(bytes);
+                    }
+                }
+                Ok(Err(error)) => report.uncleaned.push((node.clone(), Failure::Error(error))),
+                Err(panic) => report
+                    .uncleaned
+                    .push((node.clone(), Failure::Panicked(panic_message(&*panic)))),
+            }
+            report.removed.push(node.clone());
+        }
+        Ok(report)
+    }
+}
+
+/// What became of a plan position while applying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Pending,
+    Removed,
+    Failed,
+    /// Kept: vetoed, skipped or after an abort.
+    Kept,
+}
+
+/// The referents of each plan position, to skip what a failed or kept
+/// node still names.
+struct Referents<'a> {
+    /// `None`: unknown, so a failure skips everything not removed yet.
+    refs: Option<&'a [(u32, u32)]>,
+    len: usize,
+}
+
+impl<'a> Referents<'a> {
+    fn new(len: usize, refs: Option<&'a [(u32, u32)]>) -> Self {
+        Referents { refs, len }
+    }
+
+    /// Marks kept, and reports, everything `from` still names, through any
+    /// number of references, that is not removed yet.
+    fn skip<R: Clone>(&self, from: usize, fate: &mut [Fate], nodes: &[R], out: &mut Vec<Skip<R>>) {
+        let cause = nodes[from].clone();
+        let keep = |position: usize, fate: &mut [Fate], out: &mut Vec<Skip<R>>| {
+            if fate[position] == Fate::Pending {
+                fate[position] = Fate::Kept;
+                out.push(Skip {
+                    node: nodes[position].clone(),
+                    cause: Cause::NamedBy(cause.clone()),
+                });
+                true
+            } else {
+                false
+            }
+        };
+        let Some(refs) = self.refs else {
+            for position in from + 1..self.len {
+                keep(position, fate, out);
+            }
+            return;
+        };
+        let mut stack = vec![from];
+        while let Some(at) = stack.pop() {
+            let first = refs.partition_point(|&(f, _)| (f as usize) < at);
+            for &(_, to) in refs[first..].iter().take_while(|&&(f, _)| f as usize == at) {
+                if keep(to as usize, fate, out) {
+                    stack.push(to as usize);
+                }
+            }
+        }
+    }
+}
+
+/// The message a panic carried, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_string())
+}
+
+/// What removes a plan's nodes from the store: the embedder's.
+pub trait Remover<R> {
+    /// The embedder's error, reported per failed batch.
+    type Error;
+
+    /// Phase one: removes the metadata of `batch` (consecutive nodes of the
+    /// plan, referrers first) as one transaction: all of it, or, on an
+    /// error, none. A node already gone is removed: return `Ok`.
+    fn remove(&mut self, batch: &[R]) -> Result<(), Self::Error>;
+
+    /// Phase two, once every batch is done: removes what `node` kept
+    /// outside the metadata (a file, chunks), and says how many bytes that
+    /// freed, if it knows. The default has nothing to clean. A failure
+    /// leaves a payload no metadata names: garbage for the next
+    /// collection, if payloads are nodes the store lists.
+    fn clean(&mut self, node: &R) -> Result<Option<u64>, Self::Error> {
+        let _ = node;
+        Ok(None)
+    }
+
+    /// Asked just before each node is put in a batch: remove it, keep it
+    /// (and what it references), or stop the whole apply. The default
+    /// removes.
+    fn protect(&mut self, node: &R) -> Protect {
+        let _ = node;
+        Protect::Remove
+    }
+}
+
+/// The last word on one node, from [`Remover::protect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protect {
+    /// Remove it.
+    Remove,
+    /// Keep it, and everything it references: reported as skipped.
+    Keep,
+    /// Stop: remove nothing more (what is already removed stays removed).
+    Abort,
+}
+
+/// Settings for [`Plan::apply`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ApplyOptions {
+    /// How many nodes one [`Remover::remove`] call (one transaction)
+    /// removes at most. At least one; the default is 256.
+    pub batch_size: usize,
+    /// The store's generation now, for a plan that recorded one
+    /// ([`Plan::with_generation`]): apply refuses unless they are equal.
+    pub generation: Option<u64>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            batch_size: 256,
+            generation: None,
+        }
+    }
+}
+
+impl ApplyOptions {
+    /// Sets [`batch_size`](Self::batch_size).
+    #[must_use]
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Sets [`generation`](Self::generation).
+    #[must_use]
+    pub fn generation(mut self, generation: u64) -> Self {
+        self.generation = Some(generation);
+        self
+    }
+}
+
+/// Why [`Plan::apply`] removed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// The plan was made at another generation of the store than the one
+    /// given (or none was given): something may have changed since, and
+    /// guessing which plan entries still hold is not safe. Collect again.
+    #[error(
+        "the plan was made at generation {planned}, the store is at {current:?}: collect again"
+    )]
+    Stale {
+        /// The generation the plan was made at.
+        planned: u64,
+        /// The generation given to apply, if any.
+        current: Option<u64>,
+    },
+}
+
+/// What [`Plan::apply`] did: every node of the plan is in exactly one of
+/// `removed`, a batch of `failed`, or `skipped`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Report<R, E> {
+    /// Removed from the metadata, in plan order.
+    pub removed: Vec<R>,
+    /// The batches that failed, each with the embedder's error or the
+    /// panic's message. Their nodes are still there.
+    pub failed: Vec<Failed<R, E>>,
+    /// Not tried, each with why.
+    pub skipped: Vec<Skip<R>>,
+    /// Removed, but whose payload [`Remover::clean`] failed to remove: left
+    /// for the next collection.
+    pub uncleaned: Vec<(R, Failure<E>)>,
+    /// Bytes [`Remover::clean`] reported freed.
+    pub bytes_reclaimed: u64,
+    /// [`Protect::Abort`] stopped the apply.
+    pub aborted: bool,
+}
+
+impl<R, E> Default for Report<R, E> {
+    fn default() -> Self {
+        Report {
+            removed: Vec::new(),
+            failed: Vec::new(),
+            skipped: Vec::new(),
+            uncleaned: Vec::new(),
+            bytes_reclaimed: 0,
+            aborted: false,
+        }
+    }
+}
+
+impl<R, E> Report<R, E> {
+    /// Whether every node of the plan was removed and cleaned.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.uncleaned.is_empty()
+    }
+}
+
+/// A batch that [`Remover::remove`] could not remove.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Failed<R, E> {
+    /// Its nodes, all still there.
+    pub batch: Vec<R>,
+    /// Why.
+    pub failure: Failure<E>,
+}
+
+/// Why a removal failed.
+#[derive(Debug)]
+pub enum Failure<E> {
+    /// The embedder's error.
+    Error(E),
+    /// The remover panicked, with this message; the panic was caught.
+    Panicked(String),
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Error(error) => error.fmt(f),
+            Failure::Panicked(message) => write!(f, "panicked: {message}"),
+        }
+    }
+}
+
+/// A node [`Plan::apply`] did not try to remove.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Skip<R> {
+    /// The node.
+    pub node: R,
+    /// Why it was kept.
+    pub cause: Cause<R>,
+}
+
+/// Why [`Plan::apply`] kept a node of the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cause<R> {
+    /// [`Remover::protect`] kept it.
+    Kept,
+    /// A node that failed to go, or was kept, still names it, directly or
+    /// through others it names (or, without known references, it came
+    /// after a failure).
+    NamedBy(R),
+    /// [`Protect::Abort`] stopped the apply before it.
+    Aborted,
+}
