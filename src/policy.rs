@@ -73,6 +73,20 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// Sets [`keep_last`](Self::keep_last).
+    #[must_use]
+    pub fn keep_last(mut self, n: usize) -> Self {
+        self.keep_last = Some(n);
+        self
+    }
+
+    /// Sets [`keep_younger_than`](Self::keep_younger_than).
+    #[must_use]
+    pub fn keep_younger_than(mut self, age: Duration) -> Self {
+        self.keep_younger_than = Some(age);
+        self
+    }
+
     /// The strength of the entry `rank` places from the newest (0 is the
     /// newest), created at `created`.
     pub fn strength(&self, rank: usize, created: SystemTime, now: SystemTime) -> Strength {
@@ -124,6 +138,20 @@ pub struct SweepLimit {
 }
 
 impl SweepLimit {
+    /// Sets [`max_nodes`](Self::max_nodes).
+    #[must_use]
+    pub fn max_nodes(mut self, max: usize) -> Self {
+        self.max_nodes = Some(max);
+        self
+    }
+
+    /// Sets [`max_share`](Self::max_share), from 0.0 to 1.0.
+    #[must_use]
+    pub fn max_share(mut self, share: f64) -> Self {
+        self.max_share = Some(share);
+        self
+    }
+
     /// Why the limit is unusable, if it is.
     pub(crate) fn invalid(&self) -> Option<String> {
         let share = self.max_share?;

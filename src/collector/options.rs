@@ -8,9 +8,26 @@ use super::*;
 
 /// Settings for one collection.
 ///
-/// The dense path reads only `time_limit` and `sweep_limit`; the policies
-/// that need names or times (`now`, `grace_period`, `pins`) are for the
-/// `Node` path.
+/// The dense path reads only `time_limit`, `sweep_limit` and `cancel`; the
+/// policies that need names or times (`now`, `grace_period`, `pins`) are
+/// for the `Node` path.
+///
+/// Outside the crate, `Options { explain: true, ..Default::default() }`
+/// does not compile (the struct may grow fields), so each field has a
+/// chainable setter of its name:
+///
+/// ```
+/// use std::time::Duration;
+/// use resource_gc::{Options, SweepLimit, SweepOrder};
+///
+/// let options = Options::default()
+///     .grace_period(Duration::from_secs(3600))
+///     .pin("app:stable")
+///     .sweep_limit(SweepLimit::default().max_share(0.5))
+///     .sweep_order(SweepOrder::ReferrersFirst)
+///     .explain(true);
+/// assert_eq!(options.pins, ["app:stable"]);
+/// ```
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct Options {
@@ -46,6 +63,71 @@ pub struct Options {
     pub mark_threads: usize,
     /// A handle to cancel the collection from any thread: see [`Cancel`].
     pub cancel: Option<Cancel>,
+}
+
+impl Options {
+    /// Sets [`time_limit`](Self::time_limit).
+    #[must_use]
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// Sets [`now`](Self::now).
+    #[must_use]
+    pub fn now(mut self, now: SystemTime) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// Sets [`grace_period`](Self::grace_period).
+    #[must_use]
+    pub fn grace_period(mut self, grace_period: Duration) -> Self {
+        self.grace_period = grace_period;
+        self
+    }
+
+    /// Adds one name to [`pins`](Self::pins).
+    #[must_use]
+    pub fn pin(mut self, name: impl Into<String>) -> Self {
+        self.pins.push(name.into());
+        self
+    }
+
+    /// Sets [`sweep_limit`](Self::sweep_limit).
+    #[must_use]
+    pub fn sweep_limit(mut self, limit: SweepLimit) -> Self {
+        self.sweep_limit = limit;
+        self
+    }
+
+    /// Sets [`explain`](Self::explain).
+    #[must_use]
+    pub fn explain(mut self, explain: bool) -> Self {
+        self.explain = explain;
+        self
+    }
+
+    /// Sets [`sweep_order`](Self::sweep_order).
+    #[must_use]
+    pub fn sweep_order(mut self, order: SweepOrder) -> Self {
+        self.sweep_order = order;
+        self
+    }
+
+    /// Sets [`mark_threads`](Self::mark_threads).
+    #[must_use]
+    pub fn mark_threads(mut self, threads: usize) -> Self {
+        self.mark_threads = threads;
+        self
+    }
+
+    /// Sets [`cancel`](Self::cancel).
+    #[must_use]
+    pub fn cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
 }
 
 /// Cancels a running collection from any thread. The collection stops at

@@ -61,26 +61,34 @@ pub struct Stats {
     pub sweep_time: Duration,
 }
 
-/// One line for a log: counts, then time per phase.
+/// One line for a log: counts, then time per phase. "live" counts every
+/// node found live, the ones the listing did not name (dead edges' targets,
+/// roots the store never sweeps) included, and says how many of those
+/// there are.
 ///
 /// ```
-/// let stats = resource_gc::Stats::default();
+/// let mut stats = resource_gc::Stats::default();
+/// stats.nodes_listed = 15;
+/// stats.nodes_swept = 3;
+/// stats.nodes_marked = 14;
 /// assert_eq!(
 ///     stats.to_string(),
-///     "listed 0, roots 0, marked 0, swept 0, references 0 (weak 0, dead 0); \
+///     "listed 15, swept 3, live 14 (2 not listed), roots 0, references 0 (weak 0, dead 0); \
 ///      listing 0ns, mark 0ns, sweep 0ns"
 /// );
 /// ```
 impl std::fmt::Display for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let live_listed = self.nodes_listed.saturating_sub(self.nodes_swept);
         write!(
             f,
-            "listed {}, roots {}, marked {}, swept {}, references {} (weak {}, dead {}); \
-             listing {:?}, mark {:?}, sweep {:?}",
+            "listed {}, swept {}, live {} ({} not listed), roots {}, references {} \
+             (weak {}, dead {}); listing {:?}, mark {:?}, sweep {:?}",
             self.nodes_listed,
-            self.roots,
-            self.nodes_marked,
             self.nodes_swept,
+            self.nodes_marked,
+            self.nodes_marked.saturating_sub(live_listed),
+            self.roots,
             self.references_followed,
             self.weak_references,
             self.dead_edges,
