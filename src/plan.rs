@@ -166,10 +166,20 @@ impl<R> Plan<R> {
                             cause: Cause::Kept,
                         });
                         referents.skip(position, &mut fate, &self.nodes, &mut report.skipped);
+                        // What it names may sit in this batch already (a
+                        // cycle; a plan built by hand): it stays too.
+                        batch.retain(|&p| fate[p] == Fate::Pending);
                     }
                     Protect::Abort => {
                         // Nothing more is removed; the batch gathered so far
                         // is not started either.
+                        for &p in &batch {
+                            fate[p] = Fate::Kept;
+                            report.skipped.push(Skip {
+                                node: self.nodes[p].clone(),
+                                cause: Cause::Aborted,
+                            });
+                        }
                         at = position;
                         break 'plan;
                     }
