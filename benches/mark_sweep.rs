@@ -31,6 +31,18 @@
 //! Every iteration is mark + sweep (the garbage collected into a `Vec`).
 //! Building the graphs is outside the timed part. Throughput is in nodes.
 //!
+//! Group `pause`, one function per store size (`pause/store-10k`,
+//! `pause/store-1M`, ...): the short part of a collection in two parts,
+//! `Marking::finish`, alone, with 1,000 barrier entries to take in. Each
+//! iteration starts a collection with one collector kept across
+//! iterations, runs the long part (`mark`) over the snapshot, reports the
+//! entries through the `Barrier` (references added to existing nodes,
+//! half of them garbage in the snapshot, and new roots: `plan_writes`),
+//! then times `finish` over the live store, the snapshot plus those
+//! writes. Only `finish` is timed (`iter_custom`), but every iteration
+//! pays for the long part, so at 1M nodes one takes seconds. Throughput is
+//! in entries.
+//!
 //! `cargo bench --bench mark_sweep -- store-1M` runs one group; HTML
 //! reports land in `target/criterion/`. For one-shot tables with mark and
 //! sweep apart and peak RSS, see `examples/bench_graph.rs`.
@@ -38,19 +50,19 @@
 mod support;
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{
     BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main, measurement::WallTime,
 };
 use petgraph::graph::DiGraph;
-use resource_gc::Collector;
+use resource_gc::{Collection, Collector, Options};
 
 use support::{
-    Csr, Graph, NodeStore, RandomParams, StoreParams, build_petgraph, dense, floor, gen_random,
-    gen_store, naive_foldhash, naive_sip, node, node_borrowed, node_borrowed_parallel,
-    node_parallel, petgraph_dfs,
+    Csr, Graph, Layered, NodeStore, Overlay, RandomParams, StoreNode, StoreParams, build_petgraph,
+    check_pause, dense, floor, gen_random, gen_store, naive_foldhash, naive_sip, node,
+    node_borrowed, node_borrowed_parallel, node_parallel, petgraph_dfs, plan_writes, reachable,
 };
 
 /// Groups at least this big get the short configuration.
@@ -231,5 +243,101 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>, nodes: usize) {
     }
 }
 
-criterion_group!(benches, mark_sweep);
+/// Barrier entries each collection of the `pause` group takes in.
+const ENTRIES: usize = 1000;
+
+fn pause(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pause");
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    for (label, nodes) in sizes() {
+        configure(&mut group, nodes);
+        let mut slot: Option<PauseForms> = None;
+        group.bench_function(format!("store-{label}"), |b| {
+            let f = slot.get_or_insert_with(|| PauseForms::build(nodes));
+            b.iter_custom(|iters| (0..iters).map(|_| f.finish_once()).sum())
+        });
+    }
+    group.finish();
+}
+
+/// A store, the writes made after its snapshot, and a collector.
+struct PauseForms {
+    store: NodeStore,
+    /// The writes, for the live store to read.
+    overlay: Overlay,
+    /// What the writers report for them, in order.
+    reports: Vec<StoreNode>,
+    collector: Collector<u8, String, String>,
+}
+
+impl PauseForms {
+    fn build(nodes: usize) -> Self {
+        let graph = gen_store(&StoreParams::for_nodes(nodes));
+        eprintln!("pause: {}", graph.summary());
+        let csr = Csr::from_graph(&graph);
+        let store = NodeStore::from_graph(&graph, &csr);
+        let writes = plan_writes(&graph, &reachable(&csr, None), ENTRIES, 7);
+        let (overlay, reports) = Overlay::of(&graph, &writes);
+        assert_eq!(reports.len(), ENTRIES);
+        let mut forms = PauseForms {
+            store,
+            overlay,
+            reports,
+            collector: Collector::new(),
+        };
+        // Once untimed, checked against the final graph.
+        let (collection, _) = finish_timed(
+            &mut forms.collector,
+            &forms.store,
+            &forms.overlay,
+            &forms.reports,
+        );
+        if let Err(message) = check_pause(&collection, &graph, &csr, &forms.overlay) {
+            panic!("pause: {message}");
+        }
+        assert_eq!(collection.stats().reported, ENTRIES);
+        drop(collection);
+        forms
+    }
+
+    /// One collection; the time its `finish` took.
+    fn finish_once(&mut self) -> Duration {
+        let (collection, elapsed) = finish_timed(
+            &mut self.collector,
+            &self.store,
+            &self.overlay,
+            &self.reports,
+        );
+        black_box(collection.stats().nodes_swept);
+        elapsed
+    }
+}
+
+/// One collection in two parts of `store` by `collector`: the long part
+/// over the snapshot, then `reports` through the barrier, then `finish`
+/// over the live store (`store` and `overlay`), timed.
+fn finish_timed<'c>(
+    collector: &'c mut Collector<u8, String, String>,
+    store: &NodeStore,
+    overlay: &Overlay,
+    reports: &[StoreNode],
+) -> (Collection<'c, u8, String, String>, Duration) {
+    let barrier = collector.barrier();
+    let mut marking = collector.start(&Options::default());
+    if let Err(e) = marking.mark(&mut Layered::snapshot(store)) {
+        panic!("pause: the long part failed: {e}");
+    }
+    for node in reports {
+        barrier.keep(node);
+    }
+    let mut live = Layered::live(store, overlay);
+    let start = Instant::now();
+    let collection = match marking.finish(&mut live) {
+        Ok(collection) => collection,
+        Err(e) => panic!("pause: finish failed: {e}"),
+    };
+    (collection, start.elapsed())
+}
+
+criterion_group!(benches, mark_sweep, pause);
 criterion_main!(benches);

@@ -7,6 +7,7 @@
 //! python3 ../shared/bench/gen_graph.py random | cargo run --release --example bench_graph -- -
 //! cargo run --release --example bench_graph -- --gen store --nodes 1000000
 //! cargo run --release --example bench_graph -- --gen random --nodes 100000 --emit > random.txt
+//! cargo run --release --example bench_graph -- --pause store.txt --runs 3
 //! ```
 //!
 //! Options: `--runs K` (default 5; medians are shown), `--seed S` (with
@@ -33,21 +34,56 @@
 //! Every implementation must find
 //! the same reachable and unreachable counts, or this exits with status 1;
 //! malformed input exits with status 2 and the line at fault.
+//!
+//! `--pause` measures instead a collection in two parts while a writer
+//! writes (`Collector::start`, `Marking::mark`, `Marking::finish`), on the
+//! owned-key store, with one collector kept across runs as a long-lived
+//! one is. Each round runs, side by side:
+//!
+//! - `collect`: one plain `collect()`, for comparison; its time is how
+//!   long the writer of the round's `pause` spreads its writes over;
+//! - `pause`: `start` under the writers' lock, then the long part (`mark`)
+//!   over the snapshot on this thread while a writer thread makes 1,000
+//!   barrier entries' worth of writes spread over that time, each under
+//!   the writers' lock and reported through the `Barrier` before it is
+//!   released: references added from live nodes to existing ones, half of
+//!   them garbage in the snapshot, and new images as roots referencing
+//!   existing nodes. The writes go to an overlay that the live store reads
+//!   and the snapshot does not. Then, once the writer is done, `finish`
+//!   under the lock over the live store: the pause;
+//! - `pause_tail`: the same, with all 1,000 entries written after the long
+//!   part returned, so that `finish` takes in every one of them: the worst
+//!   case for these writes.
+//!
+//! After each, every node reachable in the final graph (snapshot plus
+//! overlay, by a plain breadth-first search) must be live in the
+//! collection, or this exits with status 1. It prints
+//! `RESULT pause entries=1000 finish_ms=<f> whole_ms=<f> start_ms=<f>
+//! mark_ms=<f> in_finish=<n> collect_ms=<f>` (medians; `whole` is from
+//! `start` to `finish` returning, less the time the long part, once done,
+//! waited for the writer to make its last writes; `start` the part under
+//! the lock before the long part, `mark` the long part, `in_finish` the
+//! entries written after the long part returned) and the same for
+//! `pause_tail`.
 
 #[path = "../benches/support/mod.rs"]
 mod support;
 
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Write as _};
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use resource_gc::Collector;
+use resource_gc::{Collector, Options};
 
 use support::{
-    Csr, Emit, Graph, NodeStore, RandomParams, Run, StoreParams, build_petgraph, dense, floor,
-    gen_random, gen_store, naive_foldhash, naive_sip, node, node_borrowed, node_borrowed_parallel,
-    node_parallel, parse_graph, petgraph_dfs, proc_status_mb, write_graph,
+    Change, Csr, Emit, Graph, Layered, NodeStore, Overlay, PauseCheck, RandomParams, Run,
+    StoreParams, build_petgraph, check_pause, dense, floor, gen_random, gen_store, naive_foldhash,
+    naive_sip, node, node_borrowed, node_borrowed_parallel, node_parallel, parse_graph,
+    petgraph_dfs, plan_writes, proc_status_mb, reachable, write_graph,
 };
 
 /// `println!` that ends the program quietly when stdout is closed (say,
@@ -61,7 +97,8 @@ macro_rules! out {
 }
 
 const USAGE: &str = "usage: bench_graph <file|-> [--runs K] [--only IMPL,...]
-       bench_graph --gen store|random [--nodes N] [--seed S] [--runs K] [--only IMPL,...] [--emit]";
+       bench_graph --gen store|random [--nodes N] [--seed S] [--runs K] [--only IMPL,...] [--emit]
+       bench_graph --pause <file|-> [--runs K]    (or --pause --gen ...)";
 
 enum Source {
     File(String),
@@ -78,6 +115,8 @@ struct Args {
     emit: bool,
     /// Only these implementations (for profiling); all by default.
     only: Option<Vec<String>>,
+    /// Measure the pause of a collection in two parts instead.
+    pause: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -89,6 +128,7 @@ fn parse_args() -> Result<Args, String> {
     let mut runs = 5;
     let mut emit = false;
     let mut only = None;
+    let mut pause = false;
     fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
         let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
         value
@@ -102,6 +142,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => seed = number("--seed", args.next())?,
             "--runs" => runs = number("--runs", args.next())?,
             "--emit" => emit = true,
+            "--pause" => pause = true,
             "--only" => {
                 let list = args
                     .next()
@@ -121,6 +162,9 @@ fn parse_args() -> Result<Args, String> {
     if runs == 0 {
         return Err("--runs must be at least 1".into());
     }
+    if pause && (emit || only.is_some()) {
+        return Err("--pause takes neither --emit nor --only".into());
+    }
     let source = match (file, shape) {
         (Some(path), None) if nodes.is_none() => Source::File(path),
         (None, Some(shape)) if shape == "store" || shape == "random" => {
@@ -135,6 +179,7 @@ fn parse_args() -> Result<Args, String> {
         runs,
         emit,
         only,
+        pause,
     })
 }
 
@@ -171,6 +216,9 @@ fn main() -> ExitCode {
     if graph.node_count() == 0 {
         eprintln!("bench_graph: the graph has no nodes");
         return ExitCode::from(2);
+    }
+    if args.pause {
+        return pause(graph, args.runs);
     }
     let selected: Vec<&'static str> = IMPLS
         .into_iter()
@@ -439,6 +487,212 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
         None => out!("RESULT peak_rss_mb=nan"),
     }
     ExitCode::SUCCESS
+}
+
+/// Barrier entries the writer makes in each collection of `--pause`.
+const ENTRIES: usize = 1000;
+
+/// `--pause`: see the module's documentation.
+fn pause(graph: Graph, runs: usize) -> ExitCode {
+    let t = Instant::now();
+    let csr = Csr::from_graph(&graph);
+    let mut store = NodeStore::from_graph(&graph, &csr);
+    let snapshot_live = reachable(&csr, None);
+    let writes = plan_writes(&graph, &snapshot_live, ENTRIES, 7);
+    drop(snapshot_live);
+    out!(
+        "built: csr and store in {}; {} writes, {ENTRIES} barrier entries; rss {:.0} MB",
+        ms(t.elapsed()),
+        writes.len(),
+        proc_status_mb("VmRSS").unwrap_or(f64::NAN)
+    );
+
+    // One collector for every run, as a long-lived one (and its barrier)
+    // is: each `start` drops the last run's copies, under the lock.
+    let mut collector = Collector::new();
+    let mut collect_runs = Vec::new();
+    let (mut spread, mut tail) = (Vec::new(), Vec::new());
+    for round in 1..=runs {
+        let plain = node(&mut collector, &mut store);
+        out!("round {round}: collect {} ms", ms_num(plain.mark));
+        let long_part = plain.mark;
+        collect_runs.push(plain);
+        for (label, schedule, list) in [
+            ("pause", Schedule::Spread(long_part), &mut spread),
+            ("pause_tail", Schedule::AfterMark, &mut tail),
+        ] {
+            let run = match pause_run(&mut collector, &store, &graph, &csr, &writes, schedule) {
+                Ok(run) => run,
+                Err(message) => {
+                    eprintln!("bench_graph: {label}, round {round}: {message}");
+                    return ExitCode::from(1);
+                }
+            };
+            out!("round {round}: {label:<10} {}", run.line());
+            list.push(run);
+        }
+    }
+
+    let collect_ms = Summary::of(&collect_runs).mark;
+    out!("\n{runs} rounds, interleaved; medians.");
+    for (label, list) in [("pause", &mut spread), ("pause_tail", &mut tail)] {
+        let pick = |list: &mut Vec<PauseRun>, f: fn(&PauseRun) -> Duration| {
+            median(&mut list.iter().map(f).collect::<Vec<_>>())
+        };
+        let finish = pick(list, |r| r.finish);
+        let whole = pick(list, |r| r.whole);
+        let start = pick(list, |r| r.start);
+        let long = pick(list, |r| r.long);
+        let mut in_finish: Vec<usize> = list.iter().map(|r| r.in_finish).collect();
+        in_finish.sort_unstable();
+        let in_finish = in_finish[in_finish.len() / 2];
+        out!(
+            "{label:<10} finish {} ms = 1/{:.0} of whole {} ms (collect {} ms; start {} ms, long part {} ms)",
+            ms_num(finish),
+            ratio(whole, finish),
+            ms_num(whole),
+            ms_num(collect_ms),
+            ms_num(start),
+            ms_num(long)
+        );
+        out!(
+            "RESULT {label} entries={ENTRIES} finish_ms={} whole_ms={} start_ms={} mark_ms={} in_finish={in_finish} collect_ms={}",
+            ms_num(finish),
+            ms_num(whole),
+            ms_num(start),
+            ms_num(long),
+            ms_num(collect_ms)
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// When the writer of a `--pause` run writes.
+#[derive(Clone, Copy)]
+enum Schedule {
+    /// Evenly over about this long from the start of the long part.
+    Spread(Duration),
+    /// Every write once the long part has returned.
+    AfterMark,
+}
+
+/// One collection in two parts with a writer alongside.
+struct PauseRun {
+    /// `start` and opening the snapshot, under the writers' lock.
+    start: Duration,
+    /// The long part, `mark`.
+    long: Duration,
+    /// `finish`, under the writers' lock: the pause.
+    finish: Duration,
+    /// From `start` to `finish` returning, less the wait for the writer
+    /// to finish its writes between the two parts.
+    whole: Duration,
+    /// That wait.
+    waited: Duration,
+    /// Entries written after the long part returned.
+    in_finish: usize,
+    /// The collection's own count of reports.
+    reported: usize,
+    check: PauseCheck,
+}
+
+impl PauseRun {
+    fn line(&self) -> String {
+        format!(
+            "start {} ms, long part {} ms, finish {} ms, whole {} ms (writer waited for {} ms); {} reported, {} after the long part; swept {} (final graph's garbage {})",
+            ms_num(self.start),
+            ms_num(self.long),
+            ms_num(self.finish),
+            ms_num(self.whole),
+            ms_num(self.waited),
+            self.reported,
+            self.in_finish,
+            self.check.swept,
+            self.check.final_garbage
+        )
+    }
+}
+
+/// One collection in two parts of `store` by `collector`, while a writer
+/// thread makes `writes` on `schedule`, then checked against the final
+/// graph.
+fn pause_run(
+    collector: &mut Collector<u8, String, String>,
+    store: &NodeStore,
+    graph: &Graph,
+    csr: &Csr,
+    writes: &[Change],
+    schedule: Schedule,
+) -> Result<PauseRun, String> {
+    // The writers' lock, and what they wrote since the snapshot.
+    let writers = Mutex::new(Overlay::default());
+    let barrier = collector.barrier();
+    let long_done = AtomicBool::new(false);
+    let options = Options::default();
+
+    let whole = Instant::now();
+    let lock = writers.lock().expect("writers' lock");
+    let mut marking = collector.start(&options);
+    // The store itself is the snapshot: writers write to the overlay.
+    let mut snapshot = Layered::snapshot(store);
+    drop(lock);
+    let start = whole.elapsed();
+
+    let (long, waited, in_finish) = thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let begun = Instant::now();
+            let mut after = 0;
+            for (i, &write) in writes.iter().enumerate() {
+                match schedule {
+                    Schedule::Spread(over) => {
+                        let due = over.mul_f64((i + 1) as f64 / (writes.len() + 1) as f64);
+                        if let Some(wait) = due.checked_sub(begun.elapsed()) {
+                            thread::sleep(wait);
+                        }
+                    }
+                    Schedule::AfterMark => {
+                        while !long_done.load(Ordering::Acquire) {
+                            thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                }
+                let mut overlay = writers.lock().expect("writers' lock");
+                if long_done.load(Ordering::Acquire) {
+                    after += write.entries();
+                }
+                // Reported before the lock is released.
+                overlay.apply(graph, write, |node| barrier.keep(node));
+            }
+            after
+        });
+        let marked = marking.mark(&mut snapshot);
+        let long = whole.elapsed() - start;
+        long_done.store(true, Ordering::Release);
+        // Not the collection's time: the writer's last planned writes.
+        let t = Instant::now();
+        let after = writer.join().expect("the writer panicked");
+        marked.map(|()| (long, t.elapsed(), after))
+    })
+    .map_err(|e| format!("the long part failed: {e}"))?;
+
+    let overlay = writers.lock().expect("writers' lock");
+    let t = Instant::now();
+    let collection = marking
+        .finish(&mut Layered::live(store, &overlay))
+        .map_err(|e| format!("finish failed: {e}"))?;
+    let finish = t.elapsed();
+    let whole = whole.elapsed() - waited;
+    let check = check_pause(&collection, graph, csr, &overlay)?;
+    Ok(PauseRun {
+        start,
+        long,
+        finish,
+        whole,
+        waited,
+        in_finish,
+        reported: collection.stats().reported,
+        check,
+    })
 }
 
 /// Medians over the runs of one implementation.

@@ -28,7 +28,7 @@
 //!   A single thread reaches through `&mut` and pays no atomic operation.
 
 use std::collections::TryReserveError;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::Strength;
 
@@ -91,17 +91,43 @@ pub(crate) struct Marker {
     grey: Vec<u32>,
     /// Nodes reached flat from white, whose structure is to be followed.
     flat: Vec<u32>,
+    /// Ids below this are the listed ones ([`Marker::reset_listed`]).
+    listed: usize,
+    /// How many ids turned live, and how many of them were listed: counted
+    /// as they turn, so that the sweep's counts need no walk over the
+    /// colours (a collection in two parts would pay it under the lock).
+    live: Counts,
+}
+
+/// Ids turned live, in all and below the listed bound.
+#[derive(Debug, Default)]
+struct Counts {
+    live: AtomicUsize,
+    listed: AtomicUsize,
 }
 
 impl Marker {
     /// Forgets every colour and sizes the marker for ids `0..len`, keeping
     /// the allocations of earlier marks.
     pub(crate) fn reset(&mut self, len: usize) {
+        self.reset_listed(len, 0);
+    }
+
+    /// As [`reset`](Self::reset), for a mark whose listed ids are
+    /// `0..listed`.
+    pub(crate) fn reset_listed(&mut self, len: usize, listed: usize) {
         self.colours.clear();
         self.grey.clear();
         self.flat.clear();
         self.len = 0;
+        self.listed = listed;
+        self.live = Counts::default();
         self.grow(len);
+    }
+
+    /// How many ids turned live, and how many of those are listed.
+    pub(crate) fn live_counts(&self) -> (usize, usize) {
+        (self.live.live.load(Relaxed), self.live.listed.load(Relaxed))
     }
 
     /// As [`reset`](Self::reset), or an error if the colours for `len`
@@ -158,6 +184,10 @@ impl Marker {
             colours: &self.colours,
             grey: Vec::new(),
             flat: Vec::new(),
+            listed: self.listed,
+            live: 0,
+            live_listed: 0,
+            counts: &self.live,
         }
     }
 
@@ -230,6 +260,10 @@ impl Marks for Marker {
         let (word, shift) = slot(id);
         let colour = self.colours[word].get_mut();
         let was_white = *colour & (LIVE << shift) == 0;
+        if was_white {
+            *self.live.live.get_mut() += 1;
+            *self.live.listed.get_mut() += usize::from((id as usize) < self.listed);
+        }
         match reach {
             Reach::Strong => {
                 if *colour & (EXPANDED << shift) == 0 {
@@ -281,6 +315,19 @@ pub(crate) struct SharedMarks<'a> {
     pub(crate) grey: Vec<u32>,
     /// The nodes this thread reached flat from white.
     pub(crate) flat: Vec<u32>,
+    listed: usize,
+    /// Ids this thread turned live, and those of them listed: added to the
+    /// marker's counts when the thread is done.
+    live: usize,
+    live_listed: usize,
+    counts: &'a Counts,
+}
+
+impl Drop for SharedMarks<'_> {
+    fn drop(&mut self) {
+        self.counts.live.fetch_add(self.live, Relaxed);
+        self.counts.listed.fetch_add(self.live_listed, Relaxed);
+    }
 }
 
 impl Marks for SharedMarks<'_> {
@@ -300,6 +347,10 @@ impl Marks for SharedMarks<'_> {
         }
         let before = colour.fetch_or(bits, Relaxed);
         let was_white = before & (LIVE << shift) == 0;
+        if was_white {
+            self.live += 1;
+            self.live_listed += usize::from((id as usize) < self.listed);
+        }
         match reach {
             Reach::Strong if before & (EXPANDED << shift) == 0 => self.grey.push(id),
             Reach::Flat if was_white => self.flat.push(id),
@@ -521,7 +572,8 @@ mod tests {
                     turned += usize::from(marks.reach(id, reach));
                     turned += usize::from(marks.reach(id, Reach::Strong));
                 }
-                (turned, marks.grey, marks.flat)
+                let grey = std::mem::take(&mut marks.grey);
+                (turned, grey, std::mem::take(&mut marks.flat))
             };
             let theirs = scope.spawn(race);
             let mine = race();
@@ -545,6 +597,11 @@ mod tests {
             "each id turned live once, 7 before"
         );
         assert_eq!(m.live_count(), LEN as usize);
+        assert_eq!(
+            m.live_counts().0,
+            LEN as usize,
+            "counted as they turned, 7 included"
+        );
     }
 
     #[test]

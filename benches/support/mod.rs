@@ -1244,6 +1244,291 @@ fn fail(message: &str) -> ! {
 }
 
 // ---------------------------------------------------------------------------
+// Collecting while writers write (`Collector::start`, `Barrier`)
+
+/// What writers changed after the snapshot was opened: references and
+/// roots added, nodes created. The [`NodeStore`] stays the snapshot;
+/// [`Layered::live`] reads the two together as the live store.
+#[derive(Debug, Default)]
+pub struct Overlay {
+    /// References added, by referencing node.
+    pub refs: hashbrown::HashMap<StoreNode, Vec<StoreNode>, RandomState>,
+    /// Roots added.
+    pub roots: Vec<StoreNode>,
+    /// Nodes created, in order: the `i`th has graph id `node_count + i`.
+    pub created: Vec<StoreNode>,
+    /// The references added, as graph ids, for [`reachable`].
+    pub id_edges: Vec<(u32, u32)>,
+    /// The roots added, as graph ids.
+    pub id_roots: Vec<u32>,
+}
+
+/// One write transaction of the benchmark's writer, in graph ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A reference `from -> to` added between existing nodes: one barrier
+    /// entry, `to`.
+    Reference { from: u32, to: u32 },
+    /// A new image created as a root, referencing the existing `to`: two
+    /// barrier entries, the new root and `to`.
+    Root { to: u32 },
+}
+
+impl Change {
+    /// How many nodes the barrier rule has this write report.
+    pub fn entries(self) -> usize {
+        match self {
+            Change::Reference { .. } => 1,
+            Change::Root { .. } => 2,
+        }
+    }
+}
+
+impl Overlay {
+    /// Applies `write` and calls `report` with every node the barrier rule
+    /// asks a writer to report for it: the target of each reference added
+    /// to an existing node, each root added.
+    pub fn apply(&mut self, g: &Graph, write: Change, mut report: impl FnMut(&StoreNode)) {
+        match write {
+            Change::Reference { from, to } => {
+                let target = g.store_node(to);
+                report(&target);
+                self.refs
+                    .entry(g.store_node(from))
+                    .or_default()
+                    .push(target);
+                self.id_edges.push((from, to));
+            }
+            Change::Root { to } => {
+                let id = (g.node_count() + self.created.len()) as u32;
+                let key = format!("bench/new-image-{}", self.created.len());
+                let root = Node::new(IMAGE, g.namespace(to).to_string(), key);
+                let target = g.store_node(to);
+                report(&root);
+                report(&target);
+                self.refs.entry(root.clone()).or_default().push(target);
+                self.roots.push(root.clone());
+                self.created.push(root);
+                self.id_edges.push((id, to));
+                self.id_roots.push(id);
+            }
+        }
+    }
+
+    /// Applies every write, reporting nothing: the live store of writes
+    /// made after the snapshot, for a bench that reports them itself.
+    pub fn of(g: &Graph, writes: &[Change]) -> (Self, Vec<StoreNode>) {
+        let mut overlay = Overlay::default();
+        let mut reports = Vec::new();
+        for &write in writes {
+            overlay.apply(g, write, |node| reports.push(node.clone()));
+        }
+        (overlay, reports)
+    }
+}
+
+/// `entries` barrier entries' worth of writes, deterministic in `seed`:
+/// three references to existing nodes, then one new root (two entries),
+/// and again. Every reference comes from a node live in the snapshot
+/// (`live`, from [`reachable`]), so that its target must survive. Half of
+/// the targets are garbage in the snapshot, so that keeping them means
+/// marking their closure; the others are any node.
+pub fn plan_writes(g: &Graph, live: &[u64], entries: usize, seed: u64) -> Vec<Change> {
+    let mut rng = Rng::new(seed);
+    let n = g.node_count();
+    assert!(n > 0, "writes need an existing node");
+    // Rejection sampling, with a way out for graphs without either kind.
+    let pick = |want_live: bool, rng: &mut Rng| {
+        let mut id = rng.below(n) as u32;
+        for _ in 0..1000 {
+            if bit(live, id) == want_live {
+                break;
+            }
+            id = rng.below(n) as u32;
+        }
+        id
+    };
+    let mut writes = Vec::new();
+    let mut left = entries;
+    while left > 0 {
+        let to = if rng.below(2) == 0 {
+            pick(false, &mut rng)
+        } else {
+            rng.below(n) as u32
+        };
+        let write = if writes.len() % 4 == 3 && left >= 2 {
+            Change::Root { to }
+        } else {
+            Change::Reference {
+                from: pick(true, &mut rng),
+                to,
+            }
+        };
+        left -= write.entries();
+        writes.push(write);
+    }
+    writes
+}
+
+/// Whether bit `id` of `bits` is set.
+#[inline]
+pub fn bit(bits: &[u64], id: u32) -> bool {
+    bits[id as usize / 64] & (1 << (id % 64)) != 0
+}
+
+/// The nodes reachable from the roots in `csr` and `overlay` (whose
+/// created nodes have ids from `csr.node_count()` on), as a bitset over
+/// those ids: a plain breadth-first search, nothing of the crate's.
+pub fn reachable(csr: &Csr, overlay: Option<&Overlay>) -> Vec<u64> {
+    let n = csr.node_count();
+    let created = overlay.map_or(0, |o| o.created.len());
+    let mut added: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut roots = csr.roots.clone();
+    if let Some(o) = overlay {
+        for &(from, to) in &o.id_edges {
+            added.entry(from).or_default().push(to);
+        }
+        roots.extend(&o.id_roots);
+    }
+    let mut bits = vec![0u64; (n + created).div_ceil(64)];
+    let mut queue = std::collections::VecDeque::new();
+    let visit = |id: u32, bits: &mut Vec<u64>, queue: &mut std::collections::VecDeque<u32>| {
+        if !bit(bits, id) {
+            bits[id as usize / 64] |= 1 << (id % 64);
+            queue.push_back(id);
+        }
+    };
+    for &root in &roots {
+        visit(root, &mut bits, &mut queue);
+    }
+    while let Some(id) = queue.pop_front() {
+        let stored = if (id as usize) < n {
+            csr.targets_of(id)
+        } else {
+            &[]
+        };
+        for &to in stored.iter().chain(added.get(&id).into_iter().flatten()) {
+            visit(to, &mut bits, &mut queue);
+        }
+    }
+    bits
+}
+
+/// A [`NodeStore`] as one part of a collection reads it: the snapshot
+/// alone, or the live store (the snapshot and what writers added since).
+pub struct Layered<'a> {
+    pub base: &'a NodeStore,
+    pub overlay: Option<&'a Overlay>,
+}
+
+impl<'a> Layered<'a> {
+    /// The snapshot: none of the writers' changes.
+    pub fn snapshot(base: &'a NodeStore) -> Self {
+        Layered {
+            base,
+            overlay: None,
+        }
+    }
+
+    /// The live store.
+    pub fn live(base: &'a NodeStore, overlay: &'a Overlay) -> Self {
+        Layered {
+            base,
+            overlay: Some(overlay),
+        }
+    }
+}
+
+impl CollectionContext for Layered<'_> {
+    type Kind = u8;
+    type Namespace = String;
+    type Key = String;
+    type Error = Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, u8, String, String>) -> Result<(), Infallible> {
+        let created = self.overlay.map_or(&[][..], |o| &o.created);
+        nodes.reserve(self.base.refs.len() + created.len());
+        for node in self.base.refs.keys().chain(created) {
+            nodes.push(node);
+        }
+        Ok(())
+    }
+
+    fn roots(
+        &mut self,
+        roots: &mut ReferenceSink<'_, u8, String, String>,
+    ) -> Result<(), Infallible> {
+        roots.strong_all(&self.base.roots);
+        if let Some(overlay) = self.overlay {
+            roots.strong_all(&overlay.roots);
+        }
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        node: &StoreNode,
+        refs: &mut ReferenceSink<'_, u8, String, String>,
+    ) -> Result<(), Infallible> {
+        refs.strong_all(self.base.refs.get(node).map_or(&[], Vec::as_slice));
+        if let Some(added) = self.overlay.and_then(|o| o.refs.get(node)) {
+            refs.strong_all(added);
+        }
+        Ok(())
+    }
+}
+
+/// What [`check_pause`] found.
+#[derive(Clone, Copy, Debug)]
+pub struct PauseCheck {
+    /// Listed nodes unreachable in the final graph.
+    pub final_garbage: usize,
+    /// What the collection swept.
+    pub swept: usize,
+}
+
+/// Checks a collection in two parts against the final graph (the snapshot
+/// plus `overlay`, searched by [`reachable`]): every node reachable there
+/// must be live in the collection, so that none of its garbage is.
+pub fn check_pause(
+    collection: &Collection<'_, u8, String, String>,
+    g: &Graph,
+    csr: &Csr,
+    overlay: &Overlay,
+) -> Result<PauseCheck, String> {
+    let live = reachable(csr, Some(overlay));
+    let n = g.node_count();
+    let (mut reachable_listed, mut wrong) = (0, Vec::new());
+    for (w, &word) in live.iter().enumerate() {
+        let mut ones = word;
+        while ones != 0 {
+            let id = w * 64 + ones.trailing_zeros() as usize;
+            ones &= ones - 1;
+            let node = if id < n {
+                reachable_listed += 1;
+                g.store_node(id as u32)
+            } else {
+                overlay.created[id - n].clone()
+            };
+            if !collection.is_live(&node) {
+                wrong.push(node);
+            }
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(format!(
+            "{} node(s) reachable in the final graph are garbage to the collection, e.g. {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(3)]
+        ));
+    }
+    Ok(PauseCheck {
+        final_garbage: n - reachable_listed,
+        swept: collection.garbage().len(),
+    })
+}
+
+// ---------------------------------------------------------------------------
 // Memory
 
 /// A field of `/proc/self/status` in MiB (`VmHWM` = peak RSS, `VmRSS` =

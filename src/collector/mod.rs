@@ -230,7 +230,6 @@ where
         if let Some(reason) = options.sweep_limit.invalid() {
             return Err(Error::InvalidOptions { reason });
         }
-        self.start_collection();
         self.explain = options.explain;
         Ok(Run {
             now: options.now.unwrap_or_else(SystemTime::now),
@@ -252,6 +251,10 @@ where
     where
         C: CollectionContext<Kind = T, Namespace = N, Key = K>,
     {
+        // Here, not in `begin`: dropping the last collection's copies takes
+        // a while on a large store, and a collection in two parts begins
+        // under the writers' lock.
+        self.start_collection();
         let now = run.now;
         let mut too_many = false;
         let mut lister = Lister {
@@ -295,7 +298,8 @@ where
     {
         let now = run.now;
         run.mark_start = Instant::now();
-        self.marker.reset(self.nodes.len());
+        self.marker
+            .reset_listed(self.nodes.len(), run.stats.nodes_listed);
         self.bindings
             .sort_unstable_by_key(|&(parent, child, strength)| (parent, child, strength as u8));
         self.bindings.dedup();
@@ -356,17 +360,25 @@ where
         stats.nodes_expanded_flat = marked.expanded_flat;
         stats.references_followed = marked.counts.followed;
         stats.dead_edges = marked.counts.dead;
-        stats.nodes_marked = self.marker.live_count();
-        // Listed ids are `0..nodes_listed`: ids are handed out in listing
-        // order, and nodes interned later (unseen targets, `lives_with`
-        // parents) come after every listed one.
+        // Counted as nodes turned live: no walk over the colours, which a
+        // collection in two parts would pay under the writers' lock. Listed
+        // ids are `0..nodes_listed`: ids are handed out in listing order,
+        // and nodes interned later (unseen targets, `lives_with` parents)
+        // come after every listed one.
+        let (live, live_listed) = self.marker.live_counts();
         debug_assert!(
             self.listed
                 .iter()
                 .enumerate()
                 .all(|(at, id)| at == id as usize)
         );
-        stats.nodes_swept = stats.nodes_listed - self.marker.live_count_below(stats.nodes_listed);
+        debug_assert_eq!(live, self.marker.live_count());
+        debug_assert_eq!(
+            live_listed,
+            self.marker.live_count_below(stats.nodes_listed)
+        );
+        stats.nodes_marked = live;
+        stats.nodes_swept = stats.nodes_listed - live_listed;
         stats.mark_time = run.mark_start.elapsed();
     }
 

@@ -209,7 +209,7 @@ where
                 }
             }
         }
-        state.flat = marks.flat;
+        state.flat = std::mem::take(&mut marks.flat);
         Ok(state)
     }
 }
