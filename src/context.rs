@@ -238,6 +238,26 @@ pub(crate) trait EmitReference<T, N, K> {
             self.reference(node, strength, Via::Plain);
         }
     }
+
+    /// A reference of `strength` (one that is read) whose deadline
+    /// `expires` had passed: it holds nothing. Only an explaining
+    /// collection, or a picture of the graph, wants to hear of it.
+    fn expired(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
+        let _ = (node, strength, expires);
+    }
+
+    /// A history entry `rule` lets go: a weak reference, told apart so
+    /// that an explaining collection can say which rule and rank.
+    fn not_retained(
+        &mut self,
+        node: &Node<T, N, K>,
+        rank: usize,
+        created: SystemTime,
+        rule: &Retention,
+    ) {
+        let _ = (rank, created, rule);
+        self.reference(node, Strength::Weak, Via::Retention);
+    }
 }
 
 /// Which sink method a reference came through: a root's kind, if it is one.
@@ -455,6 +475,7 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         }
         if self.now > expires {
             self.tally.leases_expired += 1;
+            self.emit.expired(node, strength, expires);
             return;
         }
         if strength != Strength::Weak {
@@ -502,11 +523,13 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
             if !self.emit.reads(strength) {
                 continue;
             }
-            if strength == Strength::Strong {
-                self.tally.retained += 1;
-                let young_until = rule.young_until(rank, created, self.now);
-                note_deadline(&mut self.next_deadline, young_until);
+            if strength != Strength::Strong {
+                self.emit.not_retained(node, rank, created, rule);
+                continue;
             }
+            self.tally.retained += 1;
+            let young_until = rule.young_until(rank, created, self.now);
+            note_deadline(&mut self.next_deadline, young_until);
             self.emit.reference(node, strength, Via::Retention);
         }
     }

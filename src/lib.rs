@@ -135,6 +135,7 @@
 //! | circuit breaker | [`Options::sweep_limit`] | — |
 //! | removal order: referrers first | [`Options::sweep_order`] | Vespa (parents after children), OpenShift |
 //! | "why is this still here?" | [`Options::explain`] + [`Collection::why_live`] | `nix-store --query --roots`, `git fsck` |
+//! | "why was this swept?" | [`Options::explain`] + [`Collection::why_swept`] | `nix-store --gc --print-dead` (without the why) |
 //! | dry run | look at [`Collection::garbage`], remove nothing | OpenShift, every CLI |
 //!
 //! [`Stats::roots_by_kind`] says how much each policy keeps.
@@ -472,8 +473,10 @@
 
 mod bitset;
 mod collector;
+mod compose;
 mod context;
 mod dense;
+mod dot;
 mod error;
 mod explain;
 mod intern;
@@ -488,13 +491,14 @@ mod schedule;
 pub use collector::{
     Barrier, Cancel, Collection, Collector, Marking, Options, Stats, Stepped, SweepOrder,
 };
+pub use compose::{Source, SourceError, Sources};
 pub use context::{
     CollectionContext, Flow, NodeSink, NodeSinkOf, Phase, Progress, ReferenceSink, ReferenceSinkOf,
     SharedContext, Strength,
 };
 pub use dense::{DenseCollection, DenseCollector, DenseContext, DenseSink};
 pub use error::{CollectError, Error};
-pub use explain::{Reason, RootKind, Step};
+pub use explain::{Reason, RootKind, Step, SweptBecause};
 pub use node::{Node, NodeView};
 pub use plan::{
     ApplyError, ApplyOptions, Cause, Failed, Failure, Plan, Protect, Remover, Report, Skip,

@@ -2,6 +2,9 @@
 //! out.
 
 use super::*;
+use crate::SweptBecause;
+use crate::dot::Fate;
+use crate::explain::{Missed, NO_REFERRER};
 
 /// The outcome of one collection: what is live, what is garbage, and how
 /// the collection went. It borrows the [`Collector`], so the garbage is
@@ -53,6 +56,110 @@ where
             reason,
         });
         Some(steps.collect())
+    }
+
+    /// Why `node` was swept: everything the mark read that would have kept
+    /// it and did not, in the order it was read, or
+    /// [`SweptBecause::Unreachable`] alone if nothing read referred to it.
+    /// `None` if the node is live, was never listed, or if the collection
+    /// ran without [`Options::explain`].
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::{Duration, SystemTime};
+    /// use resource_gc::{
+    ///     CollectionContext, Collector, Node, NodeSinkOf, Options, ReferenceSinkOf, Strength,
+    ///     SweptBecause,
+    /// };
+    ///
+    /// type Res = Node<&'static str, &'static str, &'static str>;
+    /// fn node(kind: &'static str, key: &'static str) -> Res {
+    ///     Node::new(kind, "default", key)
+    /// }
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let yesterday = now - Duration::from_secs(86_400);
+    ///
+    /// struct Store;
+    /// impl CollectionContext for Store {
+    ///     type Kind = &'static str;
+    ///     type Namespace = &'static str;
+    ///     type Key = &'static str;
+    ///     type Error = Infallible;
+    ///     fn all(&mut self, nodes: &mut NodeSinkOf<'_, Self>) -> Result<(), Infallible> {
+    ///         for key in ["index", "cached", "orphan"] {
+    ///             nodes.push(&node("content", key));
+    ///         }
+    ///         nodes.push(&node("lease", "pull"));
+    ///         Ok(())
+    ///     }
+    ///     fn roots(&mut self, roots: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
+    ///         roots.strong(&node("content", "index"));
+    ///         let yesterday = roots.now() - Duration::from_secs(86_400);
+    ///         roots.expiring(&node("lease", "pull"), Strength::Strong, yesterday);
+    ///         Ok(())
+    ///     }
+    ///     fn references(&mut self, from: &Res, refs: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
+    ///         if from.key == "index" {
+    ///             refs.weak(&node("content", "cached"));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut options = Options::default();
+    /// options.now = Some(now);
+    /// options.explain = true;
+    /// let mut collector = Collector::new();
+    /// let collection = collector.collect_with(&mut Store, &options).unwrap();
+    /// let index = node("content", "index");
+    /// assert_eq!(
+    ///     collection.why_swept(&node("content", "cached")).unwrap(),
+    ///     [SweptBecause::WeaklyReferenced { by: Some(&index) }]
+    /// );
+    /// assert_eq!(
+    ///     collection.why_swept(&node("lease", "pull")).unwrap(),
+    ///     [SweptBecause::LeaseExpired { by: None, at: yesterday }]
+    /// );
+    /// assert_eq!(
+    ///     collection.why_swept(&node("content", "orphan")).unwrap(),
+    ///     [SweptBecause::Unreachable]
+    /// );
+    /// assert_eq!(collection.why_swept(&index), None, "live");
+    /// ```
+    pub fn why_swept(&self, node: &Node<T, N, K>) -> Option<Vec<SweptBecause<'c, Node<T, N, K>>>> {
+        let collector = self.collector;
+        if !collector.explain {
+            return None;
+        }
+        let id = collector.nodes.find(collector.nodes.hash(node), node)?;
+        if !collector.listed.contains(id) || collector.marker.is_live(id) {
+            return None;
+        }
+        let by = |from: u32| (from != NO_REFERRER).then(|| collector.nodes.get(from));
+        let mut reasons: Vec<_> = collector
+            .reasons
+            .notes(id)
+            .into_iter()
+            .map(|(from, missed)| match missed {
+                Missed::Weak => SweptBecause::WeaklyReferenced { by: by(from) },
+                Missed::Expired(at) => SweptBecause::LeaseExpired { by: by(from), at },
+                Missed::GraceEnded(at) => SweptBecause::GraceEnded { at },
+                Missed::NotRetained {
+                    rank,
+                    created,
+                    rule,
+                } => SweptBecause::NotRetained {
+                    by: by(from),
+                    rank,
+                    created,
+                    rule,
+                },
+            })
+            .collect();
+        if reasons.is_empty() {
+            reasons.push(SweptBecause::Unreachable);
+        }
+        Some(reasons)
     }
 
     /// The listed nodes that are unreachable, each once, in the order
@@ -116,6 +223,48 @@ where
             },
             remaining: self.stats.nodes_listed - self.stats.nodes_swept,
         }
+    }
+}
+
+/// What [`crate::dot`] reads of a collection: every node it met, by id.
+impl<'c, T, N, K, S> Collection<'c, T, N, K, S>
+where
+    T: Eq + Hash + Clone + Debug,
+    N: Eq + Hash + Clone + Debug,
+    K: Eq + Hash + Clone + Debug,
+    S: BuildHasher,
+{
+    /// How many nodes the collection met: listed, reached without being
+    /// listed, or named by a back-reference. Their ids are `0..met()`.
+    pub(crate) fn met(&self) -> u32 {
+        self.collector.nodes.len() as u32
+    }
+
+    /// The node met as `id`, what became of it, and, if the collection
+    /// explains, the kind of root it is.
+    pub(crate) fn met_node(&self, id: u32) -> (&'c Node<T, N, K>, Fate, Option<RootKind>) {
+        let collector = self.collector;
+        let fate = match (collector.listed.contains(id), collector.marker.is_live(id)) {
+            (false, _) => Fate::NotListed,
+            (true, true) => Fate::Live,
+            (true, false) => Fate::Swept,
+        };
+        (
+            collector.nodes.get(id),
+            fate,
+            collector.reasons.root_kind(id),
+        )
+    }
+
+    /// The id of `node`, if the collection met it.
+    pub(crate) fn id_of(&self, node: &Node<T, N, K>) -> Option<u32> {
+        let nodes = &self.collector.nodes;
+        nodes.find(nodes.hash(node), node)
+    }
+
+    /// The back-references: `(parent, child, strength)` by id.
+    pub(crate) fn back_references(&self) -> &'c [(u32, u32, Strength)] {
+        &self.collector.bindings
     }
 }
 

@@ -29,6 +29,11 @@ pub(super) struct Lister<'a, R, S> {
     pub(super) too_many: &'a mut bool,
     /// The earliest end of a grace period still ahead.
     pub(super) next_deadline: Option<SystemTime>,
+    /// When the collection explains: listed ids whose grace period had
+    /// ended, with when; settled like `young`.
+    pub(super) stale: Option<&'a mut Vec<(u32, SystemTime)>>,
+    /// How much of `stale` holds settled ids.
+    pub(super) settled_stale: usize,
 }
 
 impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
@@ -96,8 +101,16 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
                     *id = now[(*id - start) as usize];
                 }
             }
+            if let Some(stale) = self.stale.as_deref_mut() {
+                for (id, _) in &mut stale[self.settled_stale..] {
+                    if *id >= start {
+                        *id = now[(*id - start) as usize];
+                    }
+                }
+            }
         }
         self.settled_young = self.young.len();
+        self.settled_stale = self.stale.as_deref().map_or(0, Vec::len);
     }
 }
 
@@ -119,9 +132,13 @@ where
         let id = self.append(node.clone());
         let Some(id) = id else { return };
         self.list(id);
-        if let Some(at) = last_used.filter(|&at| within_grace(at, self.now, self.grace_period)) {
+        let Some(at) = last_used else { return };
+        if within_grace(at, self.now, self.grace_period) {
             self.young.push(id);
             note_deadline(&mut self.next_deadline, grace_end(at, self.grace_period));
+        } else if let Some(stale) = self.stale.as_deref_mut() {
+            // Past it: only `at + grace < now` gets here, so the sum fits.
+            stale.push((id, grace_end(at, self.grace_period).unwrap_or(at)));
         }
     }
 

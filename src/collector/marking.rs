@@ -2,6 +2,8 @@
 //! them, the mark on the calling thread, and back-references.
 
 use super::*;
+use crate::Retention;
+use crate::explain::{Missed, NO_REFERRER};
 
 /// A reference the mark set aside, to resolve with others.
 ///
@@ -335,6 +337,13 @@ pub(super) fn follow_bindings(
     let mut followed = 0;
     for &(_, child, strength) in children {
         let Some(reach) = reach.through(strength) else {
+            // A weak back-reference from a parent read in full: the one
+            // not followed that an explaining collection reports.
+            if let Some(reasons) = reasons.as_deref_mut() {
+                if reach == Reach::Strong && strength == Strength::Weak {
+                    reasons.note(child, parent, Missed::Weak);
+                }
+            }
             continue;
         };
         if marks.reach(child, reach) {
@@ -400,6 +409,36 @@ where
                 let id = self.nodes.find(hash, node);
                 self.reach(id, hash, || node.clone(), how);
             }
+        } else if self.reasons.is_some() {
+            self.note_weak(node);
+        }
+    }
+
+    fn expired(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
+        if self.reasons.is_some() && strength != Strength::Weak {
+            self.note_missed(node, Missed::Expired(expires));
+        }
+    }
+
+    fn not_retained(
+        &mut self,
+        node: &Node<T, N, K>,
+        rank: usize,
+        created: SystemTime,
+        rule: &Retention,
+    ) {
+        // Counted as the weak reference it is.
+        let _ = self.follow(Strength::Weak, Via::Retention);
+        if self.reasons.is_some() {
+            let rule = *rule;
+            self.note_missed(
+                node,
+                Missed::NotRetained {
+                    rank,
+                    created,
+                    rule,
+                },
+            );
         }
     }
 
@@ -411,6 +450,9 @@ where
             return;
         }
         let Some(how) = self.follow_all(strength, nodes.len()) else {
+            if self.reasons.is_some() {
+                nodes.iter().for_each(|node| self.note_weak(node));
+            }
             return;
         };
         // As `Deferred`, without copies: the nodes outlive this call. Hash
@@ -439,7 +481,52 @@ where
                 let id = self.nodes.find_by(hash, |c| view.is(c));
                 self.reach(id, hash, || view.to_node(), how);
             }
+        } else if self.reasons.is_some() {
+            self.note_weak(&view.to_node());
         }
+    }
+}
+
+impl<T, N, K, S, M> Referencer<'_, Node<T, N, K>, S, M>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    /// With explain: a reference the mark did not follow. From a node read
+    /// in full (or the roots) it was weak, a reason to report if its
+    /// target is swept; from a node reached flat it was not read at all.
+    ///
+    /// Out of line, and only ever called when explaining: the mark's own
+    /// path pays one branch for it, on references it does not follow.
+    #[cold]
+    #[inline(never)]
+    fn note_weak(&mut self, node: &Node<T, N, K>) {
+        if self.from == Reach::Strong {
+            self.note_missed(node, Missed::Weak);
+        }
+    }
+
+    /// With explain: notes `missed` on `node`, if it is listed (only a
+    /// listed node is ever swept). One hash and one probe.
+    #[cold]
+    #[inline(never)]
+    fn note_missed(&mut self, node: &Node<T, N, K>, missed: Missed) {
+        let Some(reasons) = self.reasons.as_deref_mut() else {
+            return;
+        };
+        let Some(id) = self.nodes.find(self.nodes.hash(node), node) else {
+            return;
+        };
+        if !self.listed.contains(id) {
+            return;
+        }
+        let from = match self.origin {
+            Origin::Node(from) => from,
+            Origin::Roots(_) => NO_REFERRER,
+        };
+        reasons.note(id, from, missed);
     }
 }
 

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::bitset::{BitSet, Ones};
 use crate::context::{EmitNode, EmitReference, Via};
-use crate::explain::{Reasons, Why};
+use crate::explain::{Missed, NO_REFERRER, Reasons, Why};
 use crate::intern::Interner;
 use crate::mark::{MAX_IDS, Marker, Marks, Reach};
 use crate::order::referrers_first;
@@ -120,6 +120,8 @@ pub struct Collector<T, N, K, S = RandomState> {
     explain: bool,
     /// What writers report during a collection in two parts.
     reports: Arc<Reports<Node<T, N, K>>>,
+    /// When explaining: listed ids whose grace period had ended, and when.
+    stale: Vec<(u32, SystemTime)>,
     /// The reports being marked, swapped out of `reports`.
     reported: Vec<Node<T, N, K>>,
 }
@@ -169,6 +171,7 @@ where
             bindings: Vec::new(),
             reasons: Reasons::default(),
             explain: false,
+            stale: Vec::new(),
             reports: Arc::default(),
             reported: Vec::new(),
         }
@@ -270,11 +273,17 @@ where
             grace_period: options.grace_period,
             too_many: &mut too_many,
             next_deadline: None,
+            stale: self.explain.then_some(&mut self.stale),
+            settled_stale: 0,
         };
         ctx.all(&mut NodeSink::new(&mut lister, now))
             .map_err(Error::Listing)?;
         lister.finish();
         run.next_deadline = lister.next_deadline;
+        // Why a node listed with a last use may be swept: its grace ended.
+        for (id, at) in self.stale.drain(..) {
+            self.reasons.note(id, NO_REFERRER, Missed::GraceEnded(at));
+        }
         // Keep none of the settling room through the mark.
         self.settling = Vec::new();
         if too_many {

@@ -50,8 +50,10 @@ pub struct Options {
     pub pins: Vec<String>,
     /// The most one collection may sweep. Unlimited by default.
     pub sweep_limit: SweepLimit,
-    /// Record why each node is live, for [`Collection::why_live`]. Costs
-    /// 8 bytes per node; off by default.
+    /// Record why each node is live, for [`Collection::why_live`], and why
+    /// each swept one was swept, for [`Collection::why_swept`]. Costs 12
+    /// bytes per node, and a note per weak, expired or unretained
+    /// reference read and per node past its grace period; off by default.
     pub explain: bool,
     /// The order [`Collection::garbage`] hands the garbage out in.
     pub sweep_order: SweepOrder,
