@@ -622,10 +622,10 @@ where
         }
     }
 
-    fn node_view(&mut self, view: &dyn NodeView<T, N, K>) {
+    fn node_view(&mut self, view: &dyn NodeView<T, N, K>, last_used: Option<SystemTime>) {
         // A view hides its kind: it is built into a node to read it. The
         // collector copies each listed node anyway; this is one more copy.
-        self.node(&view.to_node(), None);
+        self.node(&view.to_node(), last_used);
     }
 
     fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>, strength: Strength) {

@@ -215,14 +215,14 @@ pub struct Progress {
 
 pub(crate) trait EmitNode<T, N, K> {
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>);
-    fn node_view(&mut self, view: &dyn NodeView<T, N, K>);
+    fn node_view(&mut self, view: &dyn NodeView<T, N, K>, last_used: Option<SystemTime>);
     fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>, strength: Strength);
     fn reserve(&mut self, additional: usize);
 }
 
 pub(crate) trait EmitReference<T, N, K> {
     fn reference(&mut self, node: &Node<T, N, K>, strength: Strength, via: Via);
-    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength);
+    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength, via: Via);
     /// Whether a reference of `strength` emitted here is read at all
     /// (followed, or counted as weak): not when a node reached only flat
     /// emits anything but structure.
@@ -299,7 +299,7 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
     /// own first: see [`NodeView`].
     #[inline]
     pub fn push_view(&mut self, view: &impl NodeView<T, N, K>) {
-        self.emit.node_view(view);
+        self.emit.node_view(view, None);
     }
 
     /// Lists `node` with the time it was created or last used. Used at
@@ -315,6 +315,13 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
         self.emit.node(node, Some(last_used));
     }
 
+    /// As [`push_used`](Self::push_used), for the node `view` stands for:
+    /// see [`push_view`](Self::push_view).
+    #[inline]
+    pub fn push_used_view(&mut self, view: &impl NodeView<T, N, K>, last_used: SystemTime) {
+        self.emit.node_view(view, Some(last_used));
+    }
+
     /// Declares that `child` lives as long as `parent` does: a
     /// [`Structural`](crate::Strength::Structural) reference from `parent`
     /// to `child` that the child declares, without writing to the parent.
@@ -326,6 +333,17 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
     /// `Strength::Structural`.
     pub fn lives_with(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>) {
         self.back_reference(child, parent, Strength::Structural);
+    }
+
+    /// As [`lives_with`](Self::lives_with), for the nodes two views stand
+    /// for. The collector keeps the pair until the listing ends, so it
+    /// copies both, as `lives_with` does.
+    pub fn lives_with_view(
+        &mut self,
+        child: &impl NodeView<T, N, K>,
+        parent: &impl NodeView<T, N, K>,
+    ) {
+        self.lives_with(&child.to_node(), &parent.to_node());
     }
 
     /// Declares a reference from `parent` to `child` of the given strength,
@@ -411,7 +429,7 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         if self.roots && strength != Strength::Weak {
             self.tally.explicit += 1;
         }
-        self.emit.reference_view(view, strength);
+        self.emit.reference_view(view, strength, Via::Plain);
     }
 
     /// Emits a reference of the given strength to each of `nodes`, as
@@ -483,6 +501,30 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
             note_deadline(&mut self.next_deadline, Some(expires));
         }
         self.emit.reference(node, strength, Via::Lease);
+    }
+
+    /// As [`expiring`](Self::expiring), for the node `view` stands for,
+    /// built only if the collector has never seen it (or, when explaining,
+    /// if the lease has expired): see [`NodeView`].
+    pub fn expiring_view(
+        &mut self,
+        view: &impl NodeView<T, N, K>,
+        strength: Strength,
+        expires: SystemTime,
+    ) {
+        if !self.emit.reads(strength) {
+            return;
+        }
+        if self.now > expires {
+            self.tally.leases_expired += 1;
+            self.emit.expired(&view.to_node(), strength, expires);
+            return;
+        }
+        if strength != Strength::Weak {
+            self.tally.leases += 1;
+            note_deadline(&mut self.next_deadline, Some(expires));
+        }
+        self.emit.reference_view(view, strength, Via::Lease);
     }
 
     /// Emits a reference only if `condition` holds at [`now`](Self::now),

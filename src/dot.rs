@@ -281,7 +281,7 @@ where
         self.edge(node, Drawn::Reference(strength));
     }
 
-    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength) {
+    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength, _via: Via) {
         self.edge(&view.to_node(), Drawn::Reference(strength));
     }
 

@@ -153,3 +153,91 @@ proptest! {
         prop_assert_eq!(&outcome(&mut gc, &mut viewed), &by_owned);
     }
 }
+
+/// The policy calls have view twins that answer as the owned ones do:
+/// `push_used_view`, `expiring_view`, `lives_with_view`.
+#[derive(Clone, Copy)]
+struct Policies {
+    views: bool,
+}
+
+fn owned(key: &str) -> Owned {
+    Node::new(1, "ns".to_string(), key.to_string())
+}
+
+fn now() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)
+}
+
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl CollectionContext for Policies {
+    type Kind = u8;
+    type Namespace = String;
+    type Key = String;
+    type Error = Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSinkOf<'_, Self>) -> Result<(), Infallible> {
+        for (key, used) in [("young", now() - HOUR), ("old", now() - 3 * HOUR)] {
+            match self.views {
+                true => nodes.push_used_view(&Node::new(1, "ns", key), used),
+                false => nodes.push_used(&owned(key), used),
+            }
+        }
+        for key in ["leased", "expired", "child", "orphan", "parent"] {
+            nodes.push(&owned(key));
+        }
+        match self.views {
+            true => {
+                nodes.lives_with_view(&Node::new(1, "ns", "child"), &Node::new(1, "ns", "parent"))
+            }
+            false => nodes.lives_with(&owned("child"), &owned("parent")),
+        }
+        Ok(())
+    }
+
+    fn roots(&mut self, roots: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
+        for (key, expires) in [
+            ("leased", now() + HOUR),
+            ("expired", now() - HOUR),
+            ("parent", now()),
+        ] {
+            match self.views {
+                true => roots.expiring_view(&Node::new(1, "ns", key), Strength::Strong, expires),
+                false => roots.expiring(&owned(key), Strength::Strong, expires),
+            }
+        }
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        _: &Owned,
+        _: &mut ReferenceSinkOf<'_, Self>,
+    ) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_policy_calls_answer_the_same_with_views() {
+    let options = resource_gc::Options::default()
+        .now(now())
+        .grace_period(2 * HOUR);
+    let mut answers = Vec::new();
+    for views in [false, true] {
+        let mut gc = Collector::new();
+        let result = gc.collect_with(&mut Policies { views }, &options).unwrap();
+        let garbage: Vec<String> = result.garbage().map(|node| node.key.clone()).collect();
+        let stats = result.stats();
+        answers.push((garbage, stats.roots_by_kind.clone(), stats.next_deadline));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].0, ["old", "expired", "orphan"]);
+    let counts = &answers[0].1;
+    assert_eq!(
+        (counts.leases, counts.leases_expired, counts.grace),
+        (2, 1, 1)
+    );
+    assert_eq!(counts.back_references, 1);
+}

@@ -53,6 +53,21 @@ impl<R: Hash + Eq + Clone, S: BuildHasher> Lister<'_, R, S> {
         id
     }
 
+    /// Lists the collector's copy of a node, with its last use if any.
+    #[inline]
+    pub(super) fn node_owned(&mut self, node: R, last_used: Option<SystemTime>) {
+        let Some(id) = self.append(node) else { return };
+        self.list(id);
+        let Some(at) = last_used else { return };
+        if within_grace(at, self.now, self.grace_period) {
+            self.young.push(id);
+            note_deadline(&mut self.next_deadline, grace_end(at, self.grace_period));
+        } else if let Some(stale) = self.stale.as_deref_mut() {
+            // Past it: only `at + grace < now` gets here, so the sum fits.
+            stale.push((id, grace_end(at, self.grace_period).unwrap_or(at)));
+        }
+    }
+
     /// Appends a node, to settle later. A full batch settles first, here
     /// rather than after the push: every id it merges must already be in
     /// `listed` and `young`.
@@ -129,26 +144,13 @@ where
 {
     #[inline]
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>) {
-        let id = self.append(node.clone());
-        let Some(id) = id else { return };
-        self.list(id);
-        let Some(at) = last_used else { return };
-        if within_grace(at, self.now, self.grace_period) {
-            self.young.push(id);
-            note_deadline(&mut self.next_deadline, grace_end(at, self.grace_period));
-        } else if let Some(stale) = self.stale.as_deref_mut() {
-            // Past it: only `at + grace < now` gets here, so the sum fits.
-            stale.push((id, grace_end(at, self.grace_period).unwrap_or(at)));
-        }
+        self.node_owned(node.clone(), last_used);
     }
 
     #[inline]
-    fn node_view(&mut self, view: &dyn NodeView<T, N, K>) {
-        let id = self.append(view.to_node());
-        match id {
-            Some(id) => self.list(id),
-            None => *self.too_many = true,
-        }
+    fn node_view(&mut self, view: &dyn NodeView<T, N, K>, last_used: Option<SystemTime>) {
+        // The copy the collector keeps is built once, here.
+        self.node_owned(view.to_node(), last_used);
     }
 
     fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>, strength: Strength) {

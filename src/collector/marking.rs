@@ -472,8 +472,8 @@ where
     }
 
     #[inline]
-    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength) {
-        if let Some(how) = self.follow(strength, Via::Plain) {
+    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, strength: Strength, via: Via) {
+        if let Some(how) = self.follow(strength, via) {
             let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
             if self.deferred.is_some() {
                 self.defer(hash, view.to_node(), how);

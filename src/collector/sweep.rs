@@ -35,7 +35,7 @@ where
         self.edge_to(to);
     }
 
-    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, _strength: Strength) {
+    fn reference_view(&mut self, view: &dyn NodeView<T, N, K>, _strength: Strength, _via: Via) {
         let hash = self.nodes.hash_with(|h| view.hash_as_node(h));
         let to = self.nodes.find_by(hash, |c| view.is(c));
         self.edge_to(to);
