@@ -122,9 +122,15 @@ impl<R> Plan<R> {
     /// skipped, transitively: a failed node still names them. So is
     /// everything a [`Protect::Keep`] keeps. Without known references
     /// ([`references`](Self::references) is `None`), a failure skips
-    /// every node not removed yet: the safe side. Within a cycle of
-    /// garbage, a node may be removed before a member that names it fails;
-    /// what is left is still garbage, for the next collection.
+    /// every node not removed yet: nothing live is touched, but a node
+    /// removed before the failure may still be named by one that stays
+    /// (both garbage; the next collection takes the rest). So, within a
+    /// cycle of garbage, may a node removed before a member that names it
+    /// fails.
+    ///
+    /// The report is exact only if each [`Remover::remove`] is all or
+    /// none. A remover that cannot promise that (several stores, each with
+    /// its own transaction) should be given a `batch_size` of one.
     ///
     /// Refuses to start, with nothing removed, if the plan's generation is
     /// not the store's ([`ApplyError::Stale`]).

@@ -1934,3 +1934,42 @@ fn referrers_first_skips_what_turned_live_and_keeps_referrers_first() {
     }
     assert!(checked >= 7, "the order was tested on {checked} references");
 }
+
+/// Writers that never stop reporting do not keep `mark` (or a step) from
+/// ending: reports are taken in at most once a step, and the rest wait for
+/// the next step or for `finish` (found by review: the step looped on
+/// reports of nodes already live, with no checkpoint).
+#[test]
+fn a_writer_that_never_stops_reporting_does_not_hold_up_the_long_part() {
+    let mut store = common::MemStore::with_nodes(50);
+    store.root(0, resource_gc::Strength::Strong);
+    for key in 0..49 {
+        store.edge(key, key + 1, resource_gc::Strength::Strong);
+    }
+    let mut gc = Collector::new();
+    let barrier = gc.barrier();
+    let stop = AtomicBool::new(false);
+    let writes = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let mut marking = gc.start(&Options::default());
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                barrier.keep(&common::n(1));
+                writes.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        while writes.load(Ordering::Relaxed) == 0 {
+            std::hint::spin_loop();
+        }
+        for budget in [1, 8, usize::MAX] {
+            let _ = marking
+                .step(&mut store, budget)
+                .expect("the store never fails");
+        }
+        marking.mark(&mut store).expect("the store never fails");
+        stop.store(true, Ordering::Relaxed);
+        let collection = marking.finish(&mut store).expect("the store never fails");
+        assert_eq!(collection.garbage().len(), 0);
+        assert!(collection.stats().reported > 0);
+    });
+}

@@ -84,12 +84,17 @@ impl<R> Reports<R> {
 ///   layer by digest, a lease taking a blob, a re-tag of an old manifest.
 ///   A target written just now may carry a key the collection listed (a
 ///   blob removed, then pulled again), and then it is that candidate;
-/// - a node written under a key that may have existed when the collection
-///   started, if only its grace period (`push_used`) keeps it: a write is
-///   not a reference, and the listing saw the old write time.
+/// - the target of every reference made stronger (weak to flat or strong,
+///   flat to strong);
+/// - every node whose policy data now keeps more: a lease renewed (report
+///   the lease), a node written or used again under a key that may have
+///   existed when the collection started, if its grace period
+///   (`push_used`) is what keeps it (report the node): the snapshot saw
+///   the old deadline or the old time.
 ///
-/// Nothing else: deletions (of nodes, references or roots) only make less
-/// live. Reporting more than the rule asks is safe: it only keeps more.
+/// In short, every change that makes something more live. Nothing else:
+/// deletions (of nodes, references or roots) only make less live.
+/// Reporting more than the rule asks is safe: it only keeps more.
 /// A transaction that reports and then aborts keeps what it reported
 /// until the next collection, nothing worse.
 ///
@@ -312,11 +317,9 @@ where
                 .run
                 .as_mut()
                 .expect("a marking past its roots has its run");
-            loop {
+            self.collector.mark_shared(snapshot, run, threads)?;
+            if self.collector.take_reports(run)? > 0 {
                 self.collector.mark_shared(snapshot, run, threads)?;
-                if self.collector.take_reports(run)? == 0 {
-                    break;
-                }
             }
             self.stage = stage;
         }
@@ -355,20 +358,32 @@ where
                 Stage::Marking
             }
             Stage::Marking | Stage::Marked => {
-                let (budget, mut expanded) = (budget.max(1), 0);
-                while expanded < budget {
+                // Reports are taken in at most once a step, when the grey
+                // nodes run out: writers that never stop reporting must not
+                // keep a step (or `mark`) from ending. What they report
+                // after it waits for the next step, or for `finish`.
+                let (budget, mut expanded, mut took_reports) = (budget.max(1), 0, false);
+                let drained = loop {
                     let batch = collector.expand_here(snapshot, run, C::references)?;
-                    if batch == 0 && collector.take_reports(run)? == 0 {
-                        break;
-                    }
                     expanded += batch;
-                }
+                    if batch == 0 {
+                        if took_reports || collector.take_reports(run)? == 0 {
+                            break true;
+                        }
+                        took_reports = true;
+                    } else if expanded >= budget {
+                        break false;
+                    }
+                };
                 run.check(snapshot, Phase::Marking)?;
-                if expanded < budget {
+                if drained {
                     // The removal order, here rather than under the lock:
                     // what turns live later is skipped as the garbage is
                     // handed out, and a reference among what stays garbage
-                    // cannot be new (its target would have been reported).
+                    // cannot be new unless it is weak (a target of any
+                    // other strength is reported); a weak one added since
+                    // is missing from the order, which only orders
+                    // removal.
                     if self.options.sweep_order == SweepOrder::ReferrersFirst && !self.ordered {
                         collector.order_referrers_first(snapshot, run)?;
                         self.ordered = true;

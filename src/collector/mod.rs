@@ -444,6 +444,8 @@ where
         self.main.clear();
         self.settling.clear();
         self.young.clear();
+        // A listing that failed leaves its grace notes behind.
+        self.stale.clear();
         self.bindings.clear();
         self.reasons.clear();
         self.marker.reset(0);
