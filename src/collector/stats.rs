@@ -36,7 +36,9 @@ pub struct Stats {
     /// only, and counts nothing else it emits.)
     pub weak_references: usize,
     /// Followed references (as `references_followed` counts them) to nodes
-    /// the listing did not name.
+    /// the listing did not name. In a collection in two parts, that
+    /// includes nodes written after `start`, which the listing could not
+    /// name.
     /// Roots and pins naming unlisted nodes are not counted here.
     pub dead_edges: usize,
     /// Nodes writers reported through the [`Barrier`](crate::Barrier)
