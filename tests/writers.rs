@@ -1973,3 +1973,21 @@ fn a_writer_that_never_stops_reporting_does_not_hold_up_the_long_part() {
         assert!(collection.stats().reported > 0);
     });
 }
+
+/// `keep_all` reports a slice under one lock, as `keep` would one by one,
+/// and nothing while no collection runs.
+#[test]
+fn keep_all_reports_a_slice() {
+    let mut store = common::MemStore::with_nodes(6);
+    store.root(0, resource_gc::Strength::Strong);
+    let mut gc = Collector::new();
+    let barrier = gc.barrier();
+    barrier.keep_all(&[common::n(4), common::n(5)]);
+    let mut marking = gc.start(&Options::default());
+    barrier.keep_all(&[common::n(2), common::n(3)]);
+    marking.mark(&mut store).unwrap();
+    let collection = marking.finish(&mut store).unwrap();
+    let garbage: Vec<u32> = collection.garbage().map(|node| node.key).collect();
+    assert_eq!(garbage, [1, 4, 5]);
+    assert_eq!(collection.stats().reported, 2);
+}

@@ -124,6 +124,15 @@ impl<T: Clone, N: Clone, K: Clone> Barrier<T, N, K> {
         }
     }
 
+    /// As [`keep`](Self::keep) for each of `nodes`, taking the barrier's
+    /// lock once: a pull reports its manifest, config and layers together.
+    #[inline]
+    pub fn keep_all(&self, nodes: &[Node<T, N, K>]) {
+        if self.is_collecting() && !nodes.is_empty() {
+            self.reports.lock().extend_from_slice(nodes);
+        }
+    }
+
     /// As [`keep`](Self::keep), for the node `view` stands for: it is
     /// built only while a collection runs.
     #[inline]
