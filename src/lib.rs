@@ -501,7 +501,8 @@ pub use error::{CollectError, Error};
 pub use explain::{Reason, RootKind, Step, SweptBecause};
 pub use node::{Node, NodeView};
 pub use plan::{
-    ApplyError, ApplyOptions, Cause, Failed, Failure, Plan, Protect, Remover, Report, Skip,
+    ApplyError, ApplyOptions, Cause, Failed, Failure, KindCounts, Plan, Protect, Remover, Report,
+    Skip,
 };
 pub use policy::{Retention, RootCounts, SweepLimit};
 pub use schedule::{Decision, Scheduler, SchedulerConfig, SchedulerConfigError};

@@ -27,8 +27,13 @@
 //! among it, and apply walks them.
 
 use std::fmt;
+use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::SystemTime;
+
+use indexmap::IndexMap;
+
+use crate::Node;
 
 /// The garbage of one collection, owned, in removal order, with who
 /// references whom among it: what [`apply`](Self::apply) will remove, and
@@ -454,6 +459,59 @@ impl<R, E> Report<R, E> {
     /// Whether every node of the plan was removed and cleaned.
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty() && self.uncleaned.is_empty()
+    }
+}
+
+/// What [`Plan::apply`] did to the nodes of one kind: see
+/// [`Report::by_kind`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KindCounts {
+    /// Removed.
+    pub removed: usize,
+    /// In a batch that failed.
+    pub failed: usize,
+    /// Skipped.
+    pub skipped: usize,
+}
+
+impl<T: Eq + Hash, N, K, E> Report<Node<T, N, K>, E> {
+    /// The report counted per kind, kinds in the order the plan first
+    /// names them (removed nodes first, then failed, then skipped: each
+    /// in plan order), as an operator reads a plan.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use resource_gc::{ApplyOptions, Node, Plan, Remover};
+    ///
+    /// struct Remove;
+    /// impl Remover<Node<&'static str, (), u32>> for Remove {
+    ///     type Error = std::io::Error;
+    ///     fn remove(&mut self, _: &[Node<&'static str, (), u32>]) -> Result<(), Self::Error> {
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let nodes = vec![Node::new("image", (), 1), Node::new("layer", (), 2), Node::new("layer", (), 3)];
+    /// let report = Plan::new(nodes, None, SystemTime::UNIX_EPOCH)
+    ///     .apply(&mut Remove, &ApplyOptions::default())
+    ///     .unwrap();
+    /// let kinds: Vec<(&&str, usize)> = report.by_kind().into_iter().map(|(k, c)| (k, c.removed)).collect();
+    /// assert_eq!(kinds, [(&"image", 1), (&"layer", 2)]);
+    /// ```
+    pub fn by_kind(&self) -> IndexMap<&T, KindCounts> {
+        let mut kinds: IndexMap<&T, KindCounts> = IndexMap::new();
+        for node in &self.removed {
+            kinds.entry(&node.kind).or_default().removed += 1;
+        }
+        for failed in &self.failed {
+            for node in &failed.batch {
+                kinds.entry(&node.kind).or_default().failed += 1;
+            }
+        }
+        for skip in &self.skipped {
+            kinds.entry(&skip.node.kind).or_default().skipped += 1;
+        }
+        kinds
     }
 }
 

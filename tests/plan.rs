@@ -1351,3 +1351,52 @@ impl Remover<Res> for Failing<'_> {
         Ok(None)
     }
 }
+
+/// `Report::by_kind` counts each kind's removed, failed and skipped nodes,
+/// kinds in the order the report first names them.
+#[test]
+fn the_report_by_kind_counts_every_fate_in_first_seen_order() {
+    use resource_gc::{ApplyOptions, KindCounts, Node, Plan, Remover};
+    type R = Node<&'static str, (), u32>;
+    /// Fails the batch holding manifest 2.
+    struct FailManifest;
+    impl Remover<R> for FailManifest {
+        type Error = String;
+        fn remove(&mut self, batch: &[R]) -> Result<(), String> {
+            match batch.iter().any(|node| node.key == 2) {
+                true => Err("storage error".into()),
+                false => Ok(()),
+            }
+        }
+    }
+    let nodes: Vec<R> = vec![
+        Node::new("image", (), 1),
+        Node::new("manifest", (), 2),
+        Node::new("layer", (), 3),
+        Node::new("layer", (), 4),
+    ];
+    // Manifest 2 names layer 3: its failure skips layer 3, not layer 4.
+    let plan = Plan::new(
+        nodes,
+        Some(vec![(0, 1), (1, 2)]),
+        std::time::SystemTime::UNIX_EPOCH,
+    );
+    let report = plan
+        .apply(&mut FailManifest, &ApplyOptions::default().batch_size(1))
+        .unwrap();
+    let kinds: Vec<(&str, KindCounts)> =
+        report.by_kind().into_iter().map(|(k, c)| (*k, c)).collect();
+    let counts = |removed, failed, skipped| {
+        let mut c = KindCounts::default();
+        (c.removed, c.failed, c.skipped) = (removed, failed, skipped);
+        c
+    };
+    assert_eq!(
+        kinds,
+        [
+            ("image", counts(1, 0, 0)),
+            ("layer", counts(1, 0, 1)),
+            ("manifest", counts(0, 1, 0)),
+        ]
+    );
+}
