@@ -240,8 +240,9 @@ pub(crate) trait EmitReference<T, N, K> {
     }
 
     /// A reference of `strength` (one that is read) whose deadline
-    /// `expires` had passed: it holds nothing. Only an explaining
-    /// collection, or a picture of the graph, wants to hear of it.
+    /// `expires` had passed: it holds nothing. An explaining collection, a
+    /// picture of the graph, the removal order and a plan's re-validation
+    /// want to hear of it.
     fn expired(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
         let _ = (node, strength, expires);
     }

@@ -489,7 +489,7 @@ mod pool;
 mod schedule;
 
 pub use collector::{
-    Barrier, Cancel, Collection, Collector, Marking, Options, Stats, Stepped, SweepOrder,
+    Barrier, Cancel, Collection, Collector, Marking, Options, Stats, Stepped, SweepOrder, Watch,
 };
 pub use compose::{Source, SourceError, Sources};
 pub use context::{

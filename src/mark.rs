@@ -202,6 +202,16 @@ impl Marker {
         self.colours[word].load(Relaxed) & (LIVE << shift) != 0
     }
 
+    /// Whether `id` was reached flat and never strongly: its references
+    /// beyond its structure were not followed.
+    pub(crate) fn is_flat_only(&self, id: u32) -> bool {
+        if id as usize >= self.len {
+            return false;
+        }
+        let (word, shift) = slot(id);
+        (self.colours[word].load(Relaxed) >> shift) & (LIVE | EXPANDED) == LIVE
+    }
+
     /// How many of the ids `0..len` are live, a word at a time.
     pub(crate) fn live_count_below(&self, len: usize) -> usize {
         let (full, rest) = (len / NODES_PER_WORD, len % NODES_PER_WORD);

@@ -26,6 +26,7 @@
 //! It knows nothing of the collector: a plan is a list and the references
 //! among it, and apply walks them.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -50,6 +51,9 @@ pub struct Plan<R> {
     references: Option<Vec<(u32, u32)>>,
     made_at: SystemTime,
     generation: Option<u64>,
+    /// Live nodes that held less than they name when the plan was made.
+    #[cfg_attr(feature = "serde", serde(default))]
+    partly_held: Vec<R>,
 }
 
 impl<R> Plan<R> {
@@ -68,6 +72,7 @@ impl<R> Plan<R> {
             references,
             made_at,
             generation: None,
+            partly_held: Vec::new(),
         }
     }
 
@@ -110,6 +115,25 @@ impl<R> Plan<R> {
         self
     }
 
+    /// Records [`partly_held`](Self::partly_held).
+    pub(crate) fn with_partly_held(mut self, nodes: Vec<R>) -> Self {
+        self.partly_held = nodes;
+        self
+    }
+
+    /// The live nodes that held less than they name when the plan was
+    /// made: reached only flat, so that their references beyond their
+    /// structure were not followed, or naming something through a lease
+    /// already expired. A writer that reports one of them (a flat-held
+    /// snapshot now held strongly, a lease renewed) may have made any node
+    /// of the plan live again, so [`apply_watched`](Self::apply_watched)
+    /// then keeps everything not removed yet. Recorded by
+    /// [`Collection::plan`](crate::Collection::plan); empty for a plan
+    /// made with [`new`](Self::new).
+    pub fn partly_held(&self) -> &[R] {
+        &self.partly_held
+    }
+
     /// The generation the plan was made at, if recorded.
     pub fn generation(&self) -> Option<u64> {
         self.generation
@@ -147,6 +171,20 @@ impl<R> Plan<R> {
     where
         R: Clone,
     {
+        self.run(remover, options, |_: &mut Vec<Revived<R>>| {})
+    }
+
+    /// The apply loop; before each batch, `revived` adds what writers made
+    /// live since its last call.
+    fn run<M: Remover<R>>(
+        &self,
+        remover: &mut M,
+        options: &ApplyOptions,
+        mut revived: impl FnMut(&mut Vec<Revived<R>>),
+    ) -> Result<Report<R, M::Error>, ApplyError>
+    where
+        R: Clone,
+    {
         if let Some(planned) = self.generation {
             match options.generation {
                 Some(current) if current == planned => {}
@@ -159,6 +197,7 @@ impl<R> Plan<R> {
         let mut report = Report::default();
         let mut batch: Vec<usize> = Vec::with_capacity(batch_size);
         let mut batch_nodes: Vec<R> = Vec::with_capacity(batch_size);
+        let mut live_again = Vec::new();
         let mut at = 0;
         'plan: while at < self.nodes.len() {
             batch.clear();
@@ -196,6 +235,36 @@ impl<R> Plan<R> {
                     }
                 }
             }
+            // Re-validation, as late as the crate can: what writers made
+            // live since the plan was made stays, with all it names.
+            revived(&mut live_again);
+            for revival in live_again.drain(..) {
+                match revival {
+                    Revived::Planned(at) => {
+                        if fate[at] != Fate::Pending {
+                            continue;
+                        }
+                        fate[at] = Fate::Kept;
+                        report.skipped.push(Skip {
+                            node: self.nodes[at].clone(),
+                            cause: Cause::Reported,
+                        });
+                        referents.skip_revived(at, &mut fate, &self.nodes, &mut report.skipped);
+                    }
+                    Revived::Holder(holder) => {
+                        for (at, fate) in fate.iter_mut().enumerate() {
+                            if *fate == Fate::Pending {
+                                *fate = Fate::Kept;
+                                report.skipped.push(Skip {
+                                    node: self.nodes[at].clone(),
+                                    cause: Cause::NamedBy(holder.clone()),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            batch.retain(|&p| fate[p] == Fate::Pending);
             if batch.is_empty() {
                 continue;
             }
@@ -260,6 +329,70 @@ impl<R> Plan<R> {
     }
 }
 
+impl<T, N, K> Plan<Node<T, N, K>>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+{
+    /// As [`apply`](Self::apply), re-validating the plan against what
+    /// writers reported through the collector's [`Barrier`](crate::Barrier)
+    /// since `watch` began ([`Barrier::watch`](crate::Barrier::watch)): a
+    /// node of the plan reported live since (a new reference to it, a root
+    /// on it, a lease renewed) is not removed, nor is anything it names,
+    /// through any number of the plan's references; each is reported
+    /// skipped, [`Cause::Reported`] or [`Cause::NamedBy`]. Without known
+    /// references ([`references`](Self::references) is `None`), one such
+    /// report keeps everything not removed yet.
+    ///
+    /// The check runs just before each batch. A writer that commits
+    /// between that check and the batch's transaction is not seen by it:
+    /// so either apply with the writers held out (one lock over the whole
+    /// apply, as containerd removes under its database's lock), or, for a
+    /// store whose writers commit between batches, have
+    /// [`Remover::remove`] call [`Watch::reported_any`](crate::Watch::reported_any)
+    /// on its batch inside its own transaction and fail the batch if it
+    /// answers yes: the batch stays, what it names stays, and the report
+    /// says so.
+    pub fn apply_watched<M: Remover<Node<T, N, K>>>(
+        &self,
+        remover: &mut M,
+        options: &ApplyOptions,
+        watch: &crate::Watch<T, N, K>,
+    ) -> Result<Report<Node<T, N, K>, M::Error>, ApplyError> {
+        // Built at the first report: most applies see none.
+        let mut positions: Option<HashMap<&Node<T, N, K>, Option<usize>>> = None;
+        let mut seen = 0;
+        self.run(
+            remover,
+            options,
+            |live_again: &mut Vec<Revived<Node<T, N, K>>>| {
+                seen = watch.reported_since(seen, |node| {
+                    let positions = positions.get_or_insert_with(|| {
+                        let planned = self.nodes.iter().enumerate().map(|(at, n)| (n, Some(at)));
+                        let holders = self.partly_held.iter().map(|n| (n, None));
+                        holders.chain(planned).collect()
+                    });
+                    match positions.get(node) {
+                        Some(&Some(at)) => live_again.push(Revived::Planned(at)),
+                        Some(None) => live_again.push(Revived::Holder(node.clone())),
+                        None => {}
+                    }
+                });
+            },
+        )
+    }
+}
+
+/// A report that re-validation acts on.
+enum Revived<R> {
+    /// A node of the plan, at this position.
+    Planned(usize),
+    /// A node that held part of the plan less than it names
+    /// ([`Plan::partly_held`]).
+    Holder(R),
+}
+
 /// What became of a plan position while applying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
@@ -281,6 +414,30 @@ struct Referents<'a> {
 impl<'a> Referents<'a> {
     fn new(len: usize, refs: Option<&'a [(u32, u32)]>) -> Self {
         Referents { refs, len }
+    }
+
+    /// As [`skip`](Self::skip), for a node writers made live again, which
+    /// may sit anywhere in the plan: without known references, everything
+    /// not removed yet stays.
+    fn skip_revived<R: Clone>(
+        &self,
+        from: usize,
+        fate: &mut [Fate],
+        nodes: &[R],
+        out: &mut Vec<Skip<R>>,
+    ) {
+        if self.refs.is_some() {
+            return self.skip(from, fate, nodes, out);
+        }
+        for (position, fate) in fate.iter_mut().enumerate() {
+            if *fate == Fate::Pending {
+                *fate = Fate::Kept;
+                out.push(Skip {
+                    node: nodes[position].clone(),
+                    cause: Cause::NamedBy(nodes[from].clone()),
+                });
+            }
+        }
     }
 
     /// Marks kept, and reports, everything `from` still names, through any
@@ -561,8 +718,13 @@ pub enum Cause<R> {
     Kept,
     /// A node that failed to go, or was kept, still names it, directly or
     /// through others it names (or, without known references, it came
-    /// after a failure).
+    /// after a failure, or a node writers made live again may name it); or
+    /// a live node writers reported held less than it names when the plan
+    /// was made ([`Plan::partly_held`]), and may hold it now.
     NamedBy(R),
     /// [`Protect::Abort`] stopped the apply before it.
     Aborted,
+    /// A writer reported it live since the plan was made
+    /// ([`Plan::apply_watched`]).
+    Reported,
 }

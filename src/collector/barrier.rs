@@ -30,43 +30,130 @@
 //! *every* reference added, new or not: "it did not exist a moment ago"
 //! does not make a target safe.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::*;
 
-/// What a [`Barrier`] and its collector share.
+/// What a [`Barrier`], its collector and its [`Watch`]es share.
 #[derive(Debug)]
 pub(super) struct Reports<R> {
-    /// A collection in two parts is under way: reports are kept.
-    active: AtomicBool,
-    reported: Mutex<Vec<R>>,
+    /// How many listen: a collection in two parts under way (at most one)
+    /// and each live [`Watch`]. Zero, and a report is one atomic load.
+    listeners: AtomicUsize,
+    state: Mutex<Listening<R>>,
+}
+
+/// Who keeps reports, and what they kept.
+#[derive(Debug)]
+struct Listening<R> {
+    /// A collection in two parts is under way.
+    collecting: bool,
+    /// Reports for the collection, since it last took them.
+    reported: Vec<R>,
+    /// Each live watch's id and every report since it began.
+    watches: Vec<(u64, Vec<R>)>,
+    next_watch: u64,
 }
 
 impl<R> Default for Reports<R> {
     fn default() -> Self {
         Reports {
-            active: AtomicBool::new(false),
-            reported: Mutex::new(Vec::new()),
+            listeners: AtomicUsize::new(0),
+            state: Mutex::new(Listening {
+                collecting: false,
+                reported: Vec::new(),
+                watches: Vec::new(),
+                next_watch: 0,
+            }),
         }
     }
 }
 
 impl<R> Reports<R> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<R>> {
-        // A writer that panicked while pushing left a whole Vec.
-        self.reported.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Listening<R>> {
+        // A writer that panicked while pushing left whole Vecs.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Keeps reports from now on, forgetting any earlier ones.
+    /// Whether anyone keeps reports. Acquire pairs with the release of
+    /// `activate` and `watch`; the writers' lock, which both are called
+    /// under, orders them anyway.
+    #[inline]
+    fn is_listened(&self) -> bool {
+        self.listeners.load(Ordering::Acquire) != 0
+    }
+
+    /// Keeps reports for a collection from now on, forgetting any earlier
+    /// ones.
     fn activate(&self) {
-        self.lock().clear();
-        self.active.store(true, Ordering::Release);
+        let mut state = self.lock();
+        state.reported.clear();
+        if !state.collecting {
+            state.collecting = true;
+            self.listeners.fetch_add(1, Ordering::Release);
+        }
     }
 
     fn deactivate(&self) {
-        self.active.store(false, Ordering::Release);
-        self.lock().clear();
+        let mut state = self.lock();
+        state.reported.clear();
+        if state.collecting {
+            state.collecting = false;
+            self.listeners.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    /// Swaps the collection's reports with `into` (an empty buffer).
+    pub(super) fn take(&self, into: &mut Vec<R>) {
+        std::mem::swap(&mut self.lock().reported, into);
+    }
+
+    fn report(&self, nodes: &[R])
+    where
+        R: Clone,
+    {
+        let mut state = self.lock();
+        let Listening {
+            collecting,
+            reported,
+            watches,
+            ..
+        } = &mut *state;
+        if *collecting {
+            reported.extend_from_slice(nodes);
+        }
+        for (_, seen) in watches {
+            seen.extend_from_slice(nodes);
+        }
+    }
+
+    fn watch(&self) -> u64 {
+        let mut state = self.lock();
+        let id = state.next_watch;
+        state.next_watch += 1;
+        state.watches.push((id, Vec::new()));
+        self.listeners.fetch_add(1, Ordering::Release);
+        id
+    }
+
+    fn unwatch(&self, id: u64) {
+        let mut state = self.lock();
+        state.watches.retain(|(watch, _)| *watch != id);
+        self.listeners.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Calls `each` for the reports of watch `id` from position `from` on;
+    /// returns the position after the last.
+    fn seen_since(&self, id: u64, from: usize, mut each: impl FnMut(&R)) -> usize {
+        let state = self.lock();
+        let Some((_, seen)) = state.watches.iter().find(|(watch, _)| *watch == id) else {
+            return from;
+        };
+        for node in seen.get(from..).unwrap_or_default() {
+            each(node);
+        }
+        seen.len()
     }
 }
 
@@ -119,8 +206,8 @@ impl<T: Clone, N: Clone, K: Clone> Barrier<T, N, K> {
     /// said.
     #[inline]
     pub fn keep(&self, node: &Node<T, N, K>) {
-        if self.is_collecting() {
-            self.reports.lock().push(node.clone());
+        if self.reports.is_listened() {
+            self.reports.report(std::slice::from_ref(node));
         }
     }
 
@@ -128,8 +215,8 @@ impl<T: Clone, N: Clone, K: Clone> Barrier<T, N, K> {
     /// lock once: a pull reports its manifest, config and layers together.
     #[inline]
     pub fn keep_all(&self, nodes: &[Node<T, N, K>]) {
-        if self.is_collecting() && !nodes.is_empty() {
-            self.reports.lock().extend_from_slice(nodes);
+        if self.reports.is_listened() && !nodes.is_empty() {
+            self.reports.report(nodes);
         }
     }
 
@@ -137,8 +224,8 @@ impl<T: Clone, N: Clone, K: Clone> Barrier<T, N, K> {
     /// built only while a collection runs.
     #[inline]
     pub fn keep_view(&self, view: &impl NodeView<T, N, K>) {
-        if self.is_collecting() {
-            self.reports.lock().push(view.to_node());
+        if self.reports.is_listened() {
+            self.reports.report(std::slice::from_ref(&view.to_node()));
         }
     }
 
@@ -146,9 +233,70 @@ impl<T: Clone, N: Clone, K: Clone> Barrier<T, N, K> {
     /// kept.
     #[inline]
     pub fn is_collecting(&self) -> bool {
-        // Acquire pairs with `start`'s release; the writers' lock, which
-        // `start` is called under, orders them anyway.
-        self.reports.active.load(Ordering::Acquire)
+        self.reports.is_listened() && self.reports.lock().collecting
+    }
+}
+
+impl<T, N, K> Barrier<T, N, K> {
+    /// Starts keeping every report from now on, for as long as the
+    /// returned [`Watch`] lives: what [`Plan::apply_watched`] re-validates
+    /// a plan with when it is applied later than it was made (a dry run
+    /// now, apply after review).
+    ///
+    /// Start it **under the writers' lock, at a moment when the store is
+    /// what the plan's collection saw**: before [`Collector::start`], or
+    /// before a one-part collection that holds the writers out, or just
+    /// after [`Marking::finish`], before the lock is released. Reports
+    /// before the watch began are not in it; a plan made from an older
+    /// view than the watch's start is not re-validated by it.
+    ///
+    /// A watch keeps every report until it is dropped: drop it once its
+    /// plan is applied.
+    pub fn watch(&self) -> Watch<T, N, K> {
+        let id = self.reports.watch();
+        Watch {
+            reports: Arc::clone(&self.reports),
+            id,
+        }
+    }
+}
+
+/// Every node writers reported through a [`Barrier`] since
+/// [`Barrier::watch`]: what re-validates a plan applied later than it was
+/// made ([`Plan::apply_watched`]). Dropping it stops the keeping.
+#[derive(Debug)]
+pub struct Watch<T, N, K> {
+    reports: Arc<Reports<Node<T, N, K>>>,
+    id: u64,
+}
+
+impl<T, N, K> Watch<T, N, K> {
+    /// Calls `each` for every node reported from report number `from` on,
+    /// in report order; returns the number after the last, to pass as
+    /// `from` next time.
+    pub fn reported_since(&self, from: usize, each: impl FnMut(&Node<T, N, K>)) -> usize {
+        self.reports.seen_since(self.id, from, each)
+    }
+
+    /// Whether any of `nodes` was reported since the watch began: for a
+    /// [`Remover`](crate::Remover) to check its batch again inside its own
+    /// transaction, where writers are held out (see
+    /// [`Plan::apply_watched`]).
+    pub fn reported_any(&self, nodes: &[Node<T, N, K>]) -> bool
+    where
+        T: PartialEq,
+        N: PartialEq,
+        K: PartialEq,
+    {
+        let mut any = false;
+        self.reported_since(0, |node| any = any || nodes.contains(node));
+        any
+    }
+}
+
+impl<T, N, K> Drop for Watch<T, N, K> {
+    fn drop(&mut self) {
+        self.reports.unwatch(self.id);
     }
 }
 
@@ -253,7 +401,7 @@ where
     /// Marks what writers reported since the last call, as strong roots.
     /// Returns how many reports there were.
     fn take_reports<E>(&mut self, run: &mut Run) -> Result<usize, CollectErrorOf<E, T, N, K>> {
-        std::mem::swap(&mut *self.reports.lock(), &mut self.reported);
+        self.reports.take(&mut self.reported);
         let count = self.reported.len();
         if count == 0 {
             return Ok(0);

@@ -210,7 +210,29 @@ where
                 .filter(|&(from, to)| from != u32::MAX && to != u32::MAX)
                 .collect()
         });
-        Plan::new(nodes, references, self.now)
+        // Live nodes that hold less than they name: a report of one, when
+        // the plan is re-validated, may make any of the plan live.
+        let mut partly: Vec<u32> = collector
+            .main
+            .counts
+            .expired_from
+            .iter()
+            .copied()
+            .filter(|&id| collector.marker.is_live(id))
+            .collect();
+        if self.stats.nodes_expanded_flat > 0 {
+            partly.extend(
+                (0..collector.nodes.len() as u32).filter(|&id| collector.marker.is_flat_only(id)),
+            );
+        }
+        partly.sort_unstable();
+        partly.dedup();
+        Plan::new(nodes, references, self.now).with_partly_held(
+            partly
+                .into_iter()
+                .map(|id| collector.nodes.get(id).clone())
+                .collect(),
+        )
     }
 
     /// The listed nodes that are live, each once, in listing order.

@@ -215,6 +215,7 @@ impl<R> ThreadState<R> {
         self.counts.followed += other.counts.followed;
         self.counts.weak += other.counts.weak;
         self.counts.dead += other.counts.dead;
+        self.counts.expired_from.extend(other.counts.expired_from);
         self.tally.merge(&other.tally);
         self.expanded += other.expanded;
         self.expanded_flat += other.expanded_flat;
@@ -365,6 +366,10 @@ pub(super) struct EdgeCounts {
     pub(super) followed: usize,
     pub(super) weak: usize,
     pub(super) dead: usize,
+    /// Nodes that emitted an expiring reference, not weak, past its
+    /// deadline: live nodes among them hold less than they name (see
+    /// `Plan::apply_watched`).
+    pub(super) expired_from: Vec<u32>,
 }
 
 /// The sink for roots and references: one hash and one probe per
@@ -415,7 +420,13 @@ where
     }
 
     fn expired(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
-        if self.reasons.is_some() && strength != Strength::Weak {
+        if strength == Strength::Weak {
+            return;
+        }
+        if let Origin::Node(from) = self.origin {
+            self.counts.expired_from.push(from);
+        }
+        if self.reasons.is_some() {
             self.note_missed(node, Missed::Expired(expires));
         }
     }

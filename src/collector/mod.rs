@@ -61,7 +61,7 @@ mod parallel;
 mod stats;
 mod sweep;
 
-pub use barrier::{Barrier, Marking, Stepped};
+pub use barrier::{Barrier, Marking, Stepped, Watch};
 pub use collection::Collection;
 pub use options::{Cancel, Options, SweepOrder};
 pub use stats::Stats;

@@ -40,6 +40,13 @@ where
         let to = self.nodes.find_by(hash, |c| view.is(c));
         self.edge_to(to);
     }
+
+    /// A lease past its deadline still names what it held: renewed (a
+    /// plan re-validated), it holds it again.
+    fn expired(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
+        let _ = expires;
+        self.reference(node, strength, Via::Lease);
+    }
 }
 
 impl<R, S> GarbageEdges<'_, R, S> {
