@@ -354,6 +354,7 @@ where
     /// on its batch inside its own transaction and fail the batch if it
     /// answers yes: the batch stays, what it names stays, and the report
     /// says so.
+    #[allow(clippy::type_complexity)] // `Report<R, E>` with `R` spelled out.
     pub fn apply_watched<M: Remover<Node<T, N, K>>>(
         &self,
         remover: &mut M,
@@ -361,6 +362,7 @@ where
         watch: &crate::Watch<T, N, K>,
     ) -> Result<Report<Node<T, N, K>, M::Error>, ApplyError> {
         // Built at the first report: most applies see none.
+        // A node of the plan, at its position, or a partly held one.
         let mut positions: Option<HashMap<&Node<T, N, K>, Option<usize>>> = None;
         let mut seen = 0;
         self.run(
