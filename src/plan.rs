@@ -312,11 +312,13 @@ impl<R> Plan<R> {
             if fate[position] != Fate::Removed {
                 continue;
             }
+            let mut freed = None;
             match catch_unwind(AssertUnwindSafe(|| remover.clean(node))) {
                 Ok(Ok(bytes)) => {
                     if let Some(bytes) = bytes {
                         report.bytes_reclaimed = report.bytes_reclaimed.saturating_add(bytes);
                     }
+                    freed = bytes;
                 }
                 Ok(Err(error)) => report.uncleaned.push((node.clone(), Failure::Error(error))),
                 Err(panic) => report
@@ -324,6 +326,7 @@ impl<R> Plan<R> {
                     .push((node.clone(), Failure::Panicked(panic_message(&*panic)))),
             }
             report.removed.push(node.clone());
+            report.removed_bytes.push(freed);
         }
         Ok(report)
     }
@@ -599,6 +602,8 @@ pub struct Report<R, E> {
     pub bytes_reclaimed: u64,
     /// [`Protect::Abort`] stopped the apply.
     pub aborted: bool,
+    /// What [`Remover::clean`] reported for each of `removed`, in step.
+    removed_bytes: Vec<Option<u64>>,
 }
 
 impl<R, E> Default for Report<R, E> {
@@ -610,6 +615,7 @@ impl<R, E> Default for Report<R, E> {
             uncleaned: Vec::new(),
             bytes_reclaimed: 0,
             aborted: false,
+            removed_bytes: Vec::new(),
         }
     }
 }
@@ -632,6 +638,8 @@ pub struct KindCounts {
     pub failed: usize,
     /// Skipped.
     pub skipped: usize,
+    /// Bytes [`Remover::clean`] reported freed by the removed ones.
+    pub bytes_reclaimed: u64,
 }
 
 impl<T: Eq + Hash, N, K, E> Report<Node<T, N, K>, E> {
@@ -649,18 +657,29 @@ impl<T: Eq + Hash, N, K, E> Report<Node<T, N, K>, E> {
     ///     fn remove(&mut self, _: &[Node<&'static str, (), u32>]) -> Result<(), Self::Error> {
     ///         Ok(())
     ///     }
+    ///     fn clean(&mut self, node: &Node<&'static str, (), u32>) -> Result<Option<u64>, Self::Error> {
+    ///         Ok(Some(u64::from(node.key) * 100))
+    ///     }
     /// }
     /// let nodes = vec![Node::new("image", (), 1), Node::new("layer", (), 2), Node::new("layer", (), 3)];
     /// let report = Plan::new(nodes, None, SystemTime::UNIX_EPOCH)
     ///     .apply(&mut Remove, &ApplyOptions::default())
     ///     .unwrap();
-    /// let kinds: Vec<(&&str, usize)> = report.by_kind().into_iter().map(|(k, c)| (k, c.removed)).collect();
-    /// assert_eq!(kinds, [(&"image", 1), (&"layer", 2)]);
+    /// let kinds: Vec<(&&str, usize, u64)> = report
+    ///     .by_kind()
+    ///     .into_iter()
+    ///     .map(|(kind, counts)| (kind, counts.removed, counts.bytes_reclaimed))
+    ///     .collect();
+    /// assert_eq!(kinds, [(&"image", 1, 100), (&"layer", 2, 500)]);
     /// ```
     pub fn by_kind(&self) -> IndexMap<&T, KindCounts> {
         let mut kinds: IndexMap<&T, KindCounts> = IndexMap::new();
-        for node in &self.removed {
-            kinds.entry(&node.kind).or_default().removed += 1;
+        for (at, node) in self.removed.iter().enumerate() {
+            let counts = kinds.entry(&node.kind).or_default();
+            counts.removed += 1;
+            // A report built by hand has no bytes per node.
+            let bytes = self.removed_bytes.get(at).copied().flatten().unwrap_or(0);
+            counts.bytes_reclaimed = counts.bytes_reclaimed.saturating_add(bytes);
         }
         for failed in &self.failed {
             for node in &failed.batch {

@@ -1,6 +1,8 @@
 //! The outcome of a collection, and the garbage and live nodes it hands
 //! out.
 
+use indexmap::IndexMap;
+
 use super::*;
 use crate::SweptBecause;
 use crate::dot::Fate;
@@ -233,6 +235,48 @@ where
                 .map(|id| collector.nodes.get(id).clone())
                 .collect(),
         )
+    }
+
+    /// How many nodes of each kind are garbage, kinds in the order
+    /// [`garbage`](Self::garbage) first names them: what a dry run prints
+    /// ("would remove 3 content, 1 snapshot").
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use resource_gc::{CollectionContext, Collector, Node, NodeSinkOf, Options, ReferenceSinkOf};
+    ///
+    /// struct Store;
+    /// impl CollectionContext for Store {
+    ///     type Kind = &'static str;
+    ///     type Namespace = ();
+    ///     type Key = u32;
+    ///     type Error = Infallible;
+    ///     fn all(&mut self, nodes: &mut NodeSinkOf<'_, Self>) -> Result<(), Infallible> {
+    ///         for (kind, key) in [("snapshot", 1), ("content", 2), ("content", 3), ("image", 4)] {
+    ///             nodes.push(&Node::new(kind, (), key));
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn roots(&mut self, roots: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
+    ///         roots.strong(&Node::new("image", (), 4));
+    ///         Ok(())
+    ///     }
+    ///     fn references(&mut self, _: &Node<&'static str, (), u32>, _: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Infallible> {
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut collector = Collector::new();
+    /// let collection = collector.collect_with(&mut Store, &Options::default())?;
+    /// let kinds: Vec<(&&str, usize)> = collection.garbage_by_kind().into_iter().collect();
+    /// assert_eq!(kinds, [(&"snapshot", 1), (&"content", 2)]);
+    /// # Ok::<(), resource_gc::Error<Infallible, Node<&'static str, (), u32>>>(())
+    /// ```
+    pub fn garbage_by_kind(&self) -> IndexMap<&'c T, usize> {
+        let mut kinds: IndexMap<&'c T, usize> = IndexMap::new();
+        for node in self.garbage() {
+            *kinds.entry(&node.kind).or_default() += 1;
+        }
+        kinds
     }
 
     /// The listed nodes that are live, each once, in listing order.
