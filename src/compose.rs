@@ -16,7 +16,7 @@
 //! [`Sources::start`]).
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 use std::hash::Hash;
 use std::time::SystemTime;
 
@@ -60,8 +60,11 @@ pub trait Source {
     type Namespace: Eq + Hash + Clone + Debug;
     /// The key of a node within its kind and namespace.
     type Key: Eq + Hash + Clone + Debug;
-    /// The source's own error, kept as the source of a [`SourceError`].
-    type Error: std::error::Error + 'static;
+    /// The source's own error, carried by a [`SourceError`]: as for
+    /// [`CollectionContext::Error`], any type that can be shown and
+    /// debugged, kept as the [`source`](std::error::Error::source) when it
+    /// implements [`std::error::Error`].
+    type Error: Debug + Display + 'static;
 
     /// The source's name, for errors and [`Sources::left_out`].
     fn name(&self) -> &str;
@@ -193,6 +196,11 @@ impl<S: Source + ?Sized> Source for Box<S> {
 }
 
 /// Why [`Sources`] failed, or refused.
+///
+/// As [`crate::Error`]: always [`Display`], [`Debug`] when `E` is, and a
+/// [`std::error::Error`] whose [`source`](std::error::Error::source) is
+/// the source's error when `E` is one; [`into_source`](Self::into_source)
+/// takes out an `E` that is not.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError<E> {
@@ -220,6 +228,32 @@ pub enum SourceError<E> {
     /// The batch was not started.
     #[error("no source started in this run may remove a node of this kind")]
     Unremovable,
+}
+
+impl<E> SourceError<E> {
+    /// The source's error, if this error carries one
+    /// ([`Failed`](Self::Failed)). As [`crate::Error::into_source`].
+    pub fn into_source(self) -> Option<E> {
+        match self {
+            SourceError::Failed { source, .. } => Some(source),
+            SourceError::KindClaimedTwice { .. } | SourceError::Unremovable => None,
+        }
+    }
+
+    /// The same error with the source's error converted by `f`. As
+    /// [`crate::Error::map_source`].
+    pub fn map_source<F>(self, f: impl FnOnce(E) -> F) -> SourceError<F> {
+        match self {
+            SourceError::Failed { name, source } => SourceError::Failed {
+                name,
+                source: f(source),
+            },
+            SourceError::KindClaimedTwice { name, other } => {
+                SourceError::KindClaimedTwice { name, other }
+            }
+            SourceError::Unremovable => SourceError::Unremovable,
+        }
+    }
 }
 
 /// Several [`Source`]s as one store: a [`CollectionContext`] and a

@@ -1,7 +1,7 @@
 //! What the embedder implements: [`CollectionContext`], and the sinks the
 //! crate hands to its callbacks.
 
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 use std::hash::Hash;
 use std::time::{Duration, SystemTime};
 
@@ -33,8 +33,16 @@ pub trait CollectionContext {
     type Namespace: Eq + Hash + Clone + Debug;
     /// The key of a node within its kind and namespace.
     type Key: Eq + Hash + Clone + Debug;
-    /// The embedder's own error, kept as the source of [`crate::Error`].
-    type Error: std::error::Error + 'static;
+    /// The embedder's own error, carried by [`crate::Error`].
+    ///
+    /// Anything that can be shown and debugged will do: a type
+    /// implementing [`std::error::Error`], which [`crate::Error`] then
+    /// gives as its [`source`](std::error::Error::source), but also
+    /// `anyhow::Error` or `Box<dyn std::error::Error + Send + Sync>`,
+    /// which do not implement it ([`crate::Error::into_source`] takes
+    /// them back out). [`Collector::collect_parallel`](crate::Collector::collect_parallel)
+    /// also needs it [`Send`].
+    type Error: Debug + Display + 'static;
 
     /// Lists every node that may be swept: the candidates. Nodes not listed
     /// are never swept, so resources created after this call returns are

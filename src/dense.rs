@@ -21,8 +21,11 @@ use crate::{Error, Flow, Options, Phase, Progress, Stats, Strength};
 /// removes. Callbacks, failures and checkpoints behave as for
 /// [`crate::CollectionContext`].
 pub trait DenseContext {
-    /// The embedder's own error, kept as the source of [`Error`].
-    type Error: std::error::Error + 'static;
+    /// The embedder's own error, carried by [`Error`]: as for
+    /// [`crate::CollectionContext::Error`], any type that can be shown and
+    /// debugged, kept as the [`source`](std::error::Error::source) when it
+    /// implements [`std::error::Error`].
+    type Error: std::fmt::Debug + std::fmt::Display + 'static;
 
     /// How many ids there are. Read once, at the start of a collection.
     fn node_count(&self) -> u32;

@@ -6,12 +6,36 @@ use crate::{Phase, SweepLimit};
 
 /// Why a collection returned nothing to remove.
 ///
-/// `E` is the embedder's own error ([`crate::CollectionContext::Error`]);
-/// it is kept as the [`source`](std::error::Error::source). `R` names a
-/// resource: a [`crate::Node`] on the `Node` path, a `u32` id on the dense
-/// path. Whatever the
-/// variant, the collection swept nothing: the mark could not see the whole
-/// graph, and a partial mark must never decide what is garbage.
+/// `E` is the embedder's own error ([`crate::CollectionContext::Error`]).
+/// `R` names a resource: a [`crate::Node`] on the `Node` path, a `u32` id
+/// on the dense path. Whatever the variant, the collection swept nothing:
+/// the mark could not see the whole graph, and a partial mark must never
+/// decide what is garbage.
+///
+/// It is [`Display`](std::fmt::Display) and [`Debug`] whatever `E` is
+/// (that is, for any `E: Debug`, given an `R: Debug`, as a
+/// [`crate::Node`] and a `u32` are). It implements [`std::error::Error`] when `E` does, with the
+/// embedder's error as its [`source`](std::error::Error::source). An `E`
+/// that does not, such as `anyhow::Error`, is taken back out with
+/// [`into_source`](Self::into_source), which keeps the chain:
+///
+/// ```
+/// # use anyhow::anyhow;
+/// fn to_anyhow(err: resource_gc::Error<anyhow::Error, u32>) -> anyhow::Error {
+///     let what = err.to_string();
+///     match err.into_source() {
+///         Some(source) => source.context(what),
+///         None => anyhow::Error::msg(what),
+///     }
+/// }
+///
+/// let source = anyhow!("disk gone").context("reading row 7");
+/// let err = to_anyhow(resource_gc::Error::References { node: 7, source });
+/// assert_eq!(
+///     format!("{err:#}"),
+///     "reading the references of 7 failed: reading row 7: disk gone",
+/// );
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<E, R> {
@@ -108,6 +132,67 @@ pub enum Error<E, R> {
         /// How much was asked for.
         bytes: usize,
     },
+}
+
+impl<E, R> Error<E, R> {
+    /// The embedder's error, if this error carries one
+    /// ([`Listing`](Self::Listing), [`Roots`](Self::Roots),
+    /// [`References`](Self::References), [`Resolving`](Self::Resolving)).
+    ///
+    /// For an `E` that is not a [`std::error::Error`], so not the
+    /// [`source`](std::error::Error::source): take this error's message
+    /// first (its [`Display`](std::fmt::Display) never includes `E`'s),
+    /// then the embedder's error, and chain them as `E` chains.
+    pub fn into_source(self) -> Option<E> {
+        match self {
+            Error::Listing(source) | Error::Roots(source) => Some(source),
+            Error::References { source, .. } | Error::Resolving { source, .. } => Some(source),
+            Error::SweepLimitExceeded { .. }
+            | Error::InvalidOptions { .. }
+            | Error::Aborted { .. }
+            | Error::Poisoned
+            | Error::Cancelled { .. }
+            | Error::TimedOut { .. }
+            | Error::IdOutOfRange { .. }
+            | Error::TooManyNodes { .. }
+            | Error::OutOfMemory { .. } => None,
+        }
+    }
+
+    /// The same error with the embedder's error converted by `f`: say, to
+    /// a type that implements [`std::error::Error`], so that this one does
+    /// too. The variant and what else it carries are kept.
+    pub fn map_source<F>(self, f: impl FnOnce(E) -> F) -> Error<F, R> {
+        match self {
+            Error::Listing(source) => Error::Listing(f(source)),
+            Error::Roots(source) => Error::Roots(f(source)),
+            Error::References { node, source } => Error::References {
+                node,
+                source: f(source),
+            },
+            Error::Resolving { name, source } => Error::Resolving {
+                name,
+                source: f(source),
+            },
+            Error::SweepLimitExceeded {
+                would_sweep,
+                listed,
+                limit,
+            } => Error::SweepLimitExceeded {
+                would_sweep,
+                listed,
+                limit,
+            },
+            Error::InvalidOptions { reason } => Error::InvalidOptions { reason },
+            Error::Aborted { phase } => Error::Aborted { phase },
+            Error::Poisoned => Error::Poisoned,
+            Error::Cancelled { phase } => Error::Cancelled { phase },
+            Error::TimedOut { limit, phase } => Error::TimedOut { limit, phase },
+            Error::IdOutOfRange { id, len } => Error::IdOutOfRange { id, len },
+            Error::TooManyNodes { max } => Error::TooManyNodes { max },
+            Error::OutOfMemory { bytes } => Error::OutOfMemory { bytes },
+        }
+    }
 }
 
 /// The error of a collection over the context `C`: its own error type, and

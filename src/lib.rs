@@ -22,6 +22,13 @@
 //! the whole graph (a callback fails or panics, the embedder aborts, a time
 //! limit passes) it returns an [`Error`] and nothing to remove.
 //!
+//! Callbacks fail with your own error type
+//! ([`CollectionContext::Error`]): any `Debug + Display + 'static` type. A
+//! [`std::error::Error`] is the [`source`](std::error::Error::source) of
+//! the crate's [`Error`]; `anyhow::Error` or `Box<dyn std::error::Error +
+//! Send + Sync>`, which are not, are taken back out with
+//! [`Error::into_source`].
+//!
 //! ```
 //! use std::collections::HashMap;
 //! use std::convert::Infallible;
