@@ -255,6 +255,26 @@ pub(crate) trait EmitReference<T, N, K> {
         let _ = (node, strength, expires);
     }
 
+    /// Whether this sink keeps references across time (a resident
+    /// graph): it takes an expiring reference with its deadline
+    /// ([`keep_deadline`](Self::keep_deadline)), not the decision at `now`.
+    fn keeps_deadlines(&self) -> bool {
+        false
+    }
+
+    /// An expiring reference, for a sink that [`keeps_deadlines`](Self::keeps_deadlines).
+    fn keep_deadline(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
+        let _ = (node, strength, expires);
+    }
+
+    /// For a sink that keeps references across time: refuses an emission
+    /// decided at one instant (`add_if`, `history`), which it could not
+    /// keep true. Returns whether it refused; the default does not.
+    fn refuse_instant(&mut self, what: &'static str) -> bool {
+        let _ = what;
+        false
+    }
+
     /// A history entry `rule` lets go: a weak reference, told apart so
     /// that an explaining collection can say which rule and rank.
     fn not_retained(
@@ -500,6 +520,9 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         if !self.emit.reads(strength) {
             return;
         }
+        if self.emit.keeps_deadlines() {
+            return self.emit.keep_deadline(node, strength, expires);
+        }
         if self.now > expires {
             self.tally.leases_expired += 1;
             self.emit.expired(node, strength, expires);
@@ -524,6 +547,9 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         if !self.emit.reads(strength) {
             return;
         }
+        if self.emit.keeps_deadlines() {
+            return self.emit.keep_deadline(&view.to_node(), strength, expires);
+        }
         if self.now > expires {
             self.tally.leases_expired += 1;
             self.emit.expired(&view.to_node(), strength, expires);
@@ -544,6 +570,9 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         strength: Strength,
         condition: impl FnOnce(SystemTime) -> bool,
     ) {
+        if self.emit.refuse_instant("add_if") {
+            return;
+        }
         if condition(self.now) {
             self.add(node, strength);
         }
@@ -566,6 +595,9 @@ impl<'a, T, N, K> ReferenceSink<'a, T, N, K> {
         N: 'n,
         K: 'n,
     {
+        if self.emit.refuse_instant("history") {
+            return;
+        }
         let mut entries: Vec<_> = entries.into_iter().collect();
         // Stable, so ties keep their order; a sorted history is not moved.
         entries.sort_by(|(_, a), (_, b)| b.cmp(a));

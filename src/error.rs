@@ -119,6 +119,16 @@ pub enum Error<E, R> {
         /// [`crate::DenseContext::node_count`].
         len: u32,
     },
+    /// A context emitted, into a [`crate::Graph`] being built, something
+    /// decided at one instant (`add_if`, `history`), which a graph kept
+    /// between collections could not keep true. Report such references as
+    /// changes when they change, or collect with a
+    /// [`crate::Collector`].
+    #[error("a resident graph cannot keep `{what}`: it is decided at one instant")]
+    NotResident {
+        /// The sink method the context called.
+        what: &'static str,
+    },
     /// The store has more distinct nodes than 32-bit ids can number.
     #[error("the store lists more than {max} distinct nodes")]
     TooManyNodes {
@@ -154,6 +164,7 @@ impl<E, R> Error<E, R> {
             | Error::Cancelled { .. }
             | Error::TimedOut { .. }
             | Error::IdOutOfRange { .. }
+            | Error::NotResident { .. }
             | Error::TooManyNodes { .. }
             | Error::OutOfMemory { .. } => None,
         }
@@ -189,6 +200,7 @@ impl<E, R> Error<E, R> {
             Error::Cancelled { phase } => Error::Cancelled { phase },
             Error::TimedOut { limit, phase } => Error::TimedOut { limit, phase },
             Error::IdOutOfRange { id, len } => Error::IdOutOfRange { id, len },
+            Error::NotResident { what } => Error::NotResident { what },
             Error::TooManyNodes { max } => Error::TooManyNodes { max },
             Error::OutOfMemory { bytes } => Error::OutOfMemory { bytes },
         }

@@ -476,6 +476,9 @@
 //! See `ARCHITECTURE.md` for how the crate is laid out.
 
 #![forbid(unsafe_code)]
+// `Node<T, N, K>` in tuples and results is this crate's vocabulary; an
+// alias for each would hide what a signature says.
+#![allow(clippy::type_complexity)]
 #![deny(missing_docs)]
 
 mod bitset;
@@ -493,6 +496,7 @@ mod order;
 mod plan;
 mod policy;
 mod pool;
+mod resident;
 mod schedule;
 
 pub use collector::{
@@ -512,6 +516,7 @@ pub use plan::{
     Skip,
 };
 pub use policy::{Retention, RootCounts, SweepLimit};
+pub use resident::{Changes, Drift, Graph, NotThisGraph, Prepared, ResidentCollection};
 pub use schedule::{Decision, Scheduler, SchedulerConfig, SchedulerConfigError};
 
 /// The README's examples, compiled and run as doctests.

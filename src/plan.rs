@@ -357,7 +357,6 @@ where
     /// on its batch inside its own transaction and fail the batch if it
     /// answers yes: the batch stays, what it names stays, and the report
     /// says so.
-    #[allow(clippy::type_complexity)] // `Report<R, E>` with `R` spelled out.
     pub fn apply_watched<M: Remover<Node<T, N, K>>>(
         &self,
         remover: &mut M,

@@ -104,29 +104,6 @@ impl Adjacency {
         false
     }
 
-    /// Removes every edge of `from`'s row.
-    pub(crate) fn clear(&mut self, from: u32) {
-        if let Some(range) = self.base_range(from) {
-            for slot in &mut self.base[range] {
-                if *slot != NIL {
-                    *slot = NIL;
-                    self.dead += 1;
-                }
-            }
-        }
-        if let Some(head) = self.head.get_mut(from as usize) {
-            let mut at = std::mem::replace(head, NIL);
-            while at != NIL {
-                let (edge, next) = &mut self.delta[at as usize];
-                if *edge != NIL {
-                    *edge = NIL;
-                    self.dead += 1;
-                }
-                at = *next;
-            }
-        }
-    }
-
     /// Calls `each` for every live edge of `from`'s row.
     #[inline]
     pub(crate) fn for_each(&self, from: u32, mut each: impl FnMut(u32)) {
@@ -261,7 +238,7 @@ mod tests {
         a.add(1, e(0));
         assert_eq!(row(&a, 1), [e(0), e(2)]);
         assert!(a.remove(1, e(2)));
-        a.clear(0);
+        assert!(a.remove(0, e(1)));
         assert_eq!(row(&a, 0), []);
         assert_eq!(a.edge_count(), 1);
     }

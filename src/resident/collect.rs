@@ -1,0 +1,327 @@
+//! A collection over a resident graph: the mark core over dense ids, edges
+//! read from the adjacency, deadlines and last uses compared with `now`.
+//! No callback, no hash, no copy of a node.
+
+use std::time::{Instant, SystemTime};
+
+use super::*;
+use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
+use crate::mark::{Marks, Reach};
+use crate::order::referrers_first;
+use crate::policy::{grace_end, note_deadline, within_grace};
+use crate::{Error, Flow, Options, Phase, Plan, Stats, Strength, SweepOrder};
+
+impl<T, N, K, S> Graph<T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    /// Collects over the graph: marks from its roots (expiring ones held
+    /// while `now <= deadline`), and from the listed nodes used within
+    /// [`Options::grace_period`], and returns the listed nodes it did not
+    /// reach. Reads nothing from the store.
+    ///
+    /// Reads `now`, `grace_period`, `time_limit`, `cancel`, `sweep_limit`
+    /// and `sweep_order` from `options`. Pins by name and explaining are a
+    /// [`Collector`](crate::Collector)'s: a graph's pins are roots, so
+    /// `pins` or `explain` set is [`Error::InvalidOptions`].
+    pub fn collect(
+        &mut self,
+        options: &Options,
+    ) -> Result<ResidentCollection<'_, T, N, K, S>, GraphError<T, N, K>> {
+        let start = Instant::now();
+        if let Some(reason) = options.sweep_limit.invalid() {
+            return Err(Error::InvalidOptions { reason });
+        }
+        if !options.pins.is_empty() {
+            return Err(Error::InvalidOptions {
+                reason: "a resident graph resolves no pins by name: add them as roots".into(),
+            });
+        }
+        if options.explain {
+            return Err(Error::InvalidOptions {
+                reason: "a resident graph does not explain yet: collect with a Collector".into(),
+            });
+        }
+        let now = options.now.unwrap_or_else(SystemTime::now);
+        let mut checkpoint = Checkpoint::new(start, options);
+        let mut stats = Stats {
+            nodes_listed: self.listed_count,
+            ..Stats::default()
+        };
+        let len = self.nodes.len();
+        self.marker.try_reset(len).map_err(|_| Error::OutOfMemory {
+            bytes: len.div_ceil(32) * 8,
+        })?;
+        let mut mark = Mark {
+            marker: &mut self.marker,
+            listed: &self.listed,
+            deadlines: &self.deadlines,
+            now,
+            stats: &mut stats,
+            next_deadline: None,
+            expired_from: Vec::new(),
+        };
+
+        for (&edge, _) in &self.roots {
+            let expires = unpack(edge).2;
+            let deadline = expires
+                .then(|| self.root_deadlines.get(&edge).copied())
+                .flatten();
+            mark.root(edge, deadline);
+        }
+        for (&id, &at) in &self.last_used {
+            if self.listed.contains(id) && within_grace(at, now, options.grace_period) {
+                mark.stats.roots_by_kind.grace += 1;
+                note_deadline(&mut mark.next_deadline, grace_end(at, options.grace_period));
+                mark.marker.reach(id, Reach::Strong);
+            }
+        }
+        checkpoint.check(&mut (), Phase::Roots, mark.stats, |_, _| Flow::Continue)?;
+
+        while let Some((id, reach)) = mark.marker.pop_grey(true) {
+            self.references
+                .for_each(id, |edge| mark.follow(id, reach, edge));
+            self.bound.for_each(id, |edge| mark.follow(id, reach, edge));
+            let expanded = match reach {
+                Reach::Strong => &mut mark.stats.nodes_expanded,
+                Reach::Flat => &mut mark.stats.nodes_expanded_flat,
+            };
+            *expanded += 1;
+            if (mark.stats.nodes_expanded + mark.stats.nodes_expanded_flat) % CHECKPOINT_EVERY == 0
+            {
+                checkpoint.check(&mut (), Phase::Marking, mark.stats, |_, _| Flow::Continue)?;
+            }
+        }
+        let Mark {
+            next_deadline,
+            expired_from,
+            ..
+        } = mark;
+        checkpoint.check(&mut (), Phase::Marking, &stats, |_, _| Flow::Continue)?;
+        stats.nodes_marked = self.marker.live_count();
+        stats.next_deadline = next_deadline;
+        stats.mark_time = start.elapsed();
+
+        let sweep_start = Instant::now();
+        let mut swept: Vec<u32> = self
+            .listed
+            .iter()
+            .filter(|&id| !self.marker.is_live(id))
+            .collect();
+        stats.nodes_swept = swept.len();
+        let limit = options.sweep_limit;
+        if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
+            return Err(Error::SweepLimitExceeded {
+                would_sweep: swept
+                    .iter()
+                    .map(|&id| self.nodes[id as usize].clone())
+                    .collect(),
+                listed: stats.nodes_listed,
+                limit,
+            });
+        }
+        let references = (options.sweep_order == SweepOrder::ReferrersFirst)
+            .then(|| self.order_referrers_first(&mut swept));
+        stats.sweep_time = sweep_start.elapsed();
+        Ok(ResidentCollection {
+            graph: self,
+            swept,
+            references,
+            expired_from,
+            stats,
+            now,
+        })
+    }
+
+    /// Puts `swept` in removal order, referrers first; returns the
+    /// references among it, as positions in the new order.
+    fn order_referrers_first(&self, swept: &mut Vec<u32>) -> Vec<(u32, u32)> {
+        const NOT_GARBAGE: u32 = u32::MAX;
+        let mut position = vec![NOT_GARBAGE; self.nodes.len()];
+        for (at, &id) in swept.iter().enumerate() {
+            position[id as usize] = at as u32;
+        }
+        let mut edges = Vec::new();
+        for (at, &id) in swept.iter().enumerate() {
+            let mut each = |edge: u32| {
+                let to = position[unpack(edge).0 as usize];
+                if to != NOT_GARBAGE {
+                    edges.push((at as u32, to));
+                }
+            };
+            self.references.for_each(id, &mut each);
+            self.bound.for_each(id, &mut each);
+        }
+        let order = referrers_first(swept.len(), &mut edges);
+        let mut new_position = vec![0u32; swept.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_position[old as usize] = new as u32;
+        }
+        *swept = order.iter().map(|&old| swept[old as usize]).collect();
+        let mut references: Vec<(u32, u32)> = edges
+            .into_iter()
+            .map(|(from, to)| (new_position[from as usize], new_position[to as usize]))
+            .collect();
+        references.sort_unstable();
+        references
+    }
+}
+
+/// The mark's state while it runs: borrowed apart from the adjacency it
+/// reads.
+struct Mark<'a> {
+    marker: &'a mut Marker,
+    listed: &'a BitSet,
+    deadlines: &'a HashMap<(u32, u32), SystemTime>,
+    now: SystemTime,
+    stats: &'a mut Stats,
+    next_deadline: Option<SystemTime>,
+    /// Nodes with an expiring reference past its deadline.
+    expired_from: Vec<u32>,
+}
+
+impl Mark<'_> {
+    /// Whether an expiring edge holds: until its deadline, that instant
+    /// included. One with no deadline known holds (keep when unsure).
+    #[inline]
+    fn holds(&mut self, deadline: Option<SystemTime>, strength: Strength) -> bool {
+        match deadline {
+            Some(at) if self.now > at => {
+                self.stats.roots_by_kind.leases_expired += 1;
+                false
+            }
+            _ => {
+                if strength != Strength::Weak {
+                    self.stats.roots_by_kind.leases += 1;
+                    note_deadline(&mut self.next_deadline, deadline);
+                }
+                true
+            }
+        }
+    }
+
+    fn root(&mut self, edge: u32, deadline: Option<SystemTime>) {
+        let (id, strength, expires) = unpack(edge);
+        if expires && !self.holds(deadline, strength) {
+            return;
+        }
+        match Reach::Strong.through(strength) {
+            Some(reach) => {
+                self.stats.roots += 1;
+                if !expires {
+                    self.stats.roots_by_kind.explicit += 1;
+                }
+                if !self.listed.contains(id) {
+                    self.stats.dead_edges += 1;
+                }
+                self.marker.reach(id, reach);
+            }
+            None => self.stats.weak_references += 1,
+        }
+    }
+
+    #[inline]
+    fn follow(&mut self, from: u32, reach: Reach, edge: u32) {
+        let (to, strength, expires) = unpack(edge);
+        let Some(next) = reach.through(strength) else {
+            if reach == Reach::Strong {
+                self.stats.weak_references += 1;
+            }
+            return;
+        };
+        if expires {
+            let deadline = self.deadlines.get(&(from, edge)).copied();
+            if !self.holds(deadline, strength) {
+                self.expired_from.push(from);
+                return;
+            }
+        }
+        self.stats.references_followed += 1;
+        if !self.listed.contains(to) {
+            self.stats.dead_edges += 1;
+        }
+        self.marker.reach(to, next);
+    }
+}
+
+/// The outcome of [`Graph::collect`]: what is garbage, in removal order,
+/// and the counts. It borrows the graph; remove the garbage from the store
+/// and report it ([`Changes::remove_node`]) once this is dropped.
+#[derive(Debug)]
+pub struct ResidentCollection<'g, T, N, K, S = RandomState> {
+    graph: &'g Graph<T, N, K, S>,
+    swept: Vec<u32>,
+    /// Who references whom among the garbage, by position in `swept`.
+    references: Option<Vec<(u32, u32)>>,
+    expired_from: Vec<u32>,
+    stats: Stats,
+    now: SystemTime,
+}
+
+impl<'g, T, N, K, S> ResidentCollection<'g, T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    /// Counts and timings. `listing_time` is zero: there is no listing.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The time the collection ran at.
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+
+    /// The listed nodes that are unreachable, each once: referrers first
+    /// with [`SweepOrder::ReferrersFirst`], else in id order.
+    pub fn garbage(
+        &self,
+    ) -> impl ExactSizeIterator<Item = &'g Node<T, N, K>> + use<'_, 'g, T, N, K, S> {
+        let nodes = &self.graph.nodes;
+        self.swept.iter().map(move |&id| &nodes[id as usize])
+    }
+
+    /// Whether `node` was reached (listed or not). A node the graph does
+    /// not hold is not.
+    pub fn is_live(&self, node: &Node<T, N, K>) -> bool {
+        self.graph
+            .find(node)
+            .is_some_and(|id| self.graph.marker.is_live(id))
+    }
+
+    /// The garbage as an owned [`Plan`], with the references among it when
+    /// ordered [`SweepOrder::ReferrersFirst`], and the live nodes that held
+    /// less than they name ([`Plan::partly_held`]).
+    pub fn plan(&self) -> Plan<Node<T, N, K>> {
+        let graph = self.graph;
+        let mut partly: Vec<u32> = self
+            .expired_from
+            .iter()
+            .copied()
+            .filter(|&id| graph.marker.is_live(id))
+            .collect();
+        if self.stats.nodes_expanded_flat > 0 {
+            partly
+                .extend((0..graph.nodes.len() as u32).filter(|&id| graph.marker.is_flat_only(id)));
+        }
+        partly.sort_unstable();
+        partly.dedup();
+        Plan::new(
+            self.garbage().cloned().collect(),
+            self.references.clone(),
+            self.now,
+        )
+        .with_partly_held(
+            partly
+                .iter()
+                .map(|&id| graph.nodes[id as usize].clone())
+                .collect(),
+        )
+    }
+}
