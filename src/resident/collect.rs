@@ -32,20 +32,50 @@ where
         options: &Options,
     ) -> Result<ResidentCollection<'_, T, N, K, S>, GraphError<T, N, K>> {
         let start = Instant::now();
-        if let Some(reason) = options.sweep_limit.invalid() {
-            return Err(Error::InvalidOptions { reason });
-        }
-        if !options.pins.is_empty() {
-            return Err(Error::InvalidOptions {
-                reason: "a resident graph resolves no pins by name: add them as roots".into(),
-            });
-        }
-        if options.explain {
-            return Err(Error::InvalidOptions {
-                reason: "a resident graph does not explain yet: collect with a Collector".into(),
-            });
-        }
+        check_options(options)?;
         let now = options.now.unwrap_or_else(SystemTime::now);
+        let (mut stats, expired_from) = self.mark(options, now, start, None)?;
+        let sweep_start = Instant::now();
+        let mut swept: Vec<u32> = self
+            .listed
+            .iter()
+            .filter(|&id| !self.marker.is_live(id))
+            .collect();
+        stats.nodes_swept = swept.len();
+        let limit = options.sweep_limit;
+        if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
+            return Err(Error::SweepLimitExceeded {
+                would_sweep: swept
+                    .iter()
+                    .map(|&id| self.nodes[id as usize].clone())
+                    .collect(),
+                listed: stats.nodes_listed,
+                limit,
+            });
+        }
+        let references = (options.sweep_order == SweepOrder::ReferrersFirst)
+            .then(|| self.order_referrers_first(&mut swept));
+        stats.sweep_time = sweep_start.elapsed();
+        Ok(ResidentCollection {
+            graph: self,
+            swept,
+            references,
+            expired_from,
+            stats,
+            now,
+        })
+    }
+
+    /// Marks from the roots (but those on `skip`) and the nodes used within
+    /// the grace period. Returns the counts, and the nodes with an
+    /// expiring reference past its deadline.
+    fn mark(
+        &mut self,
+        options: &Options,
+        now: SystemTime,
+        start: Instant,
+        skip: Option<u32>,
+    ) -> Result<(Stats, Vec<u32>), GraphError<T, N, K>> {
         let mut checkpoint = Checkpoint::new(start, options);
         let mut stats = Stats {
             nodes_listed: self.listed_count,
@@ -66,7 +96,10 @@ where
         };
 
         for (&edge, _) in &self.roots {
-            let expires = unpack(edge).2;
+            let (id, _, expires) = unpack(edge);
+            if skip == Some(id) {
+                continue;
+            }
             let deadline = expires
                 .then(|| self.root_deadlines.get(&edge).copied())
                 .flatten();
@@ -104,36 +137,42 @@ where
         stats.nodes_marked = self.marker.live_count();
         stats.next_deadline = next_deadline;
         stats.mark_time = start.elapsed();
+        Ok((stats, expired_from))
+    }
 
-        let sweep_start = Instant::now();
-        let mut swept: Vec<u32> = self
+    /// What removing every root on `root` would free: the listed nodes
+    /// live now and garbage without those roots — what is reachable only
+    /// through it (`docker system df`'s unique size, Nix's closure size
+    /// when summed with the embedder's sizes). `root` itself is among them
+    /// if it is listed and nothing else holds it. Two marks, no listing.
+    ///
+    /// Reads the same options as [`collect`](Self::collect).
+    pub fn freed_without_root(
+        &mut self,
+        root: &Node<T, N, K>,
+        options: &Options,
+    ) -> Result<Vec<&Node<T, N, K>>, GraphError<T, N, K>> {
+        let start = Instant::now();
+        check_options(options)?;
+        let Some(skip) = self.find(root) else {
+            return Ok(Vec::new());
+        };
+        let now = options.now.unwrap_or_else(SystemTime::now);
+        self.mark(options, now, start, Some(skip))?;
+        let mut held_without = BitSet::default();
+        for id in self.listed.iter() {
+            if self.marker.is_live(id) {
+                held_without.insert(id);
+            }
+        }
+        self.mark(options, now, start, None)?;
+        let freed = self
             .listed
             .iter()
-            .filter(|&id| !self.marker.is_live(id))
+            .filter(|&id| self.marker.is_live(id) && !held_without.contains(id))
+            .map(|id| &self.nodes[id as usize])
             .collect();
-        stats.nodes_swept = swept.len();
-        let limit = options.sweep_limit;
-        if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
-            return Err(Error::SweepLimitExceeded {
-                would_sweep: swept
-                    .iter()
-                    .map(|&id| self.nodes[id as usize].clone())
-                    .collect(),
-                listed: stats.nodes_listed,
-                limit,
-            });
-        }
-        let references = (options.sweep_order == SweepOrder::ReferrersFirst)
-            .then(|| self.order_referrers_first(&mut swept));
-        stats.sweep_time = sweep_start.elapsed();
-        Ok(ResidentCollection {
-            graph: self,
-            swept,
-            references,
-            expired_from,
-            stats,
-            now,
-        })
+        Ok(freed)
     }
 
     /// Puts `swept` in removal order, referrers first; returns the
@@ -168,6 +207,24 @@ where
         references.sort_unstable();
         references
     }
+}
+
+/// What a resident collection cannot do with `options`.
+fn check_options<E, R>(options: &Options) -> Result<(), Error<E, R>> {
+    if let Some(reason) = options.sweep_limit.invalid() {
+        return Err(Error::InvalidOptions { reason });
+    }
+    if !options.pins.is_empty() {
+        return Err(Error::InvalidOptions {
+            reason: "a resident graph resolves no pins by name: add them as roots".into(),
+        });
+    }
+    if options.explain {
+        return Err(Error::InvalidOptions {
+            reason: "a resident graph does not explain yet: collect with a Collector".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The mark's state while it runs: borrowed apart from the adjacency it
