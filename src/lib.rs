@@ -473,6 +473,19 @@
 //! the start, so it would need writers to number new resources past them
 //! and report by id; it did not fall out of this design, and is not built.
 //!
+//! # Keeping the graph resident
+//!
+//! A [`Collector`] lists the store at every collection. A store that
+//! reports its changes can keep a [`Graph`] instead: built once
+//! ([`Graph::build`], through the same [`CollectionContext`]), then told
+//! each change as [`Changes`], in two steps around the store's commit
+//! ([`Graph::prepare`] applies additions before it, [`Graph::commit`]
+//! removals after it, [`Graph::abort`] undoes), so that between them the
+//! graph keeps whatever the store before or after makes live.
+//! [`Graph::collect`] then marks dense ids with no callback and no hash;
+//! [`Graph::verify`] compares the graph with a fresh listing. The README's
+//! "Keeping the graph resident" has a complete example.
+//!
 //! See `ARCHITECTURE.md` for how the crate is laid out.
 
 #![forbid(unsafe_code)]
