@@ -529,7 +529,10 @@ pub use plan::{
     Skip,
 };
 pub use policy::{Retention, RootCounts, SweepLimit};
-pub use resident::{Changes, Drift, Graph, NotThisGraph, Prepared, ResidentCollection};
+pub use resident::{
+    Changes, Drift, Graph, NotThisGraph, Pause, Prepared, ResidentCollection, ResidentMarking,
+    SharedGraph, Staged,
+};
 pub use schedule::{Decision, Scheduler, SchedulerConfig, SchedulerConfigError};
 
 /// The README's examples, compiled and run as doctests.

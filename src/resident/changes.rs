@@ -239,6 +239,26 @@ impl<T, N, K> Changes<T, N, K> {
     }
 }
 
+impl<T, N, K> Changes<T, N, K> {
+    /// Every node an addition names: what a collection running while these
+    /// changes were staged must keep, with its closure, as the write
+    /// barrier's reports (a removal only makes less live).
+    pub(super) fn added(&self) -> impl Iterator<Item = &Node<T, N, K>> {
+        self.ops.iter().flat_map(|op| {
+            let (first, second): (Option<&Node<T, N, K>>, Option<&Node<T, N, K>>) = match op {
+                Op::AddNode(node, _) | Op::Touch(node, _) => (Some(node), None),
+                Op::AddReference(edge, _) | Op::Renew(edge, _) => {
+                    (Some(&edge.from), Some(&edge.to))
+                }
+                Op::AddRoot(node, _, _) | Op::RenewRoot(node, _, _) => (Some(node), None),
+                Op::Bind { child, parent, .. } => (Some(child), Some(parent)),
+                Op::RemoveNode(_) | Op::RemoveReference(..) | Op::RemoveRoot(..) => (None, None),
+            };
+            first.into_iter().chain(second)
+        })
+    }
+}
+
 /// Changes applied halfway: their additions are in the graph, their
 /// removals wait. Hand it back to [`Graph::commit`] once the store has
 /// committed, or to [`Graph::abort`] if it has not.

@@ -35,11 +35,34 @@ where
         check_options(options)?;
         let now = options.now.unwrap_or_else(SystemTime::now);
         let (mut stats, expired_from) = self.mark(options, now, start, None)?;
+        let marker = std::mem::take(&mut self.marker);
+        let swept = self.sweep_into(&marker, options, &mut stats);
+        self.marker = marker;
+        let (swept, references) = swept?;
+        Ok(ResidentCollection {
+            graph: self,
+            swept,
+            references,
+            expired_from,
+            stats,
+            now,
+        })
+    }
+
+    /// The listed nodes `marker` did not reach, in removal order, with the
+    /// references among them if ordered referrers first; or the sweep
+    /// limit's error.
+    pub(super) fn sweep_into(
+        &self,
+        marker: &Marker,
+        options: &Options,
+        stats: &mut Stats,
+    ) -> Result<(Vec<u32>, Option<Vec<(u32, u32)>>), GraphError<T, N, K>> {
         let sweep_start = Instant::now();
         let mut swept: Vec<u32> = self
             .listed
             .iter()
-            .filter(|&id| !self.marker.is_live(id))
+            .filter(|&id| !marker.is_live(id))
             .collect();
         stats.nodes_swept = swept.len();
         let limit = options.sweep_limit;
@@ -56,14 +79,7 @@ where
         let references = (options.sweep_order == SweepOrder::ReferrersFirst)
             .then(|| self.order_referrers_first(&mut swept));
         stats.sweep_time = sweep_start.elapsed();
-        Ok(ResidentCollection {
-            graph: self,
-            swept,
-            references,
-            expired_from,
-            stats,
-            now,
-        })
+        Ok((swept, references))
     }
 
     /// Marks from the roots (but those on `skip`) and the nodes used within
@@ -76,17 +92,33 @@ where
         start: Instant,
         skip: Option<u32>,
     ) -> Result<(Stats, Vec<u32>), GraphError<T, N, K>> {
+        let mut marker = std::mem::take(&mut self.marker);
+        let marked = self.mark_into(&mut marker, options, now, start, skip);
+        self.marker = marker;
+        marked
+    }
+
+    /// [`mark`](Self::mark) into a marker of the caller's: a graph shared
+    /// for reading marks with its own.
+    pub(super) fn mark_into(
+        &self,
+        marker: &mut Marker,
+        options: &Options,
+        now: SystemTime,
+        start: Instant,
+        skip: Option<u32>,
+    ) -> Result<(Stats, Vec<u32>), GraphError<T, N, K>> {
         let mut checkpoint = Checkpoint::new(start, options);
         let mut stats = Stats {
             nodes_listed: self.listed_count,
             ..Stats::default()
         };
         let len = self.nodes.len();
-        self.marker.try_reset(len).map_err(|_| Error::OutOfMemory {
+        marker.try_reset(len).map_err(|_| Error::OutOfMemory {
             bytes: len.div_ceil(32) * 8,
         })?;
         let mut mark = Mark {
-            marker: &mut self.marker,
+            marker: &mut *marker,
             listed: &self.listed,
             deadlines: &self.deadlines,
             now,
@@ -114,6 +146,25 @@ where
         }
         checkpoint.check(&mut (), Phase::Roots, mark.stats, |_, _| Flow::Continue)?;
 
+        self.expand(&mut mark, &mut checkpoint)?;
+        let Mark {
+            next_deadline,
+            expired_from,
+            ..
+        } = mark;
+        checkpoint.check(&mut (), Phase::Marking, &stats, |_, _| Flow::Continue)?;
+        stats.nodes_marked = marker.live_count();
+        stats.next_deadline = next_deadline;
+        stats.mark_time = start.elapsed();
+        Ok((stats, expired_from))
+    }
+
+    /// Expands grey nodes until there are none.
+    pub(super) fn expand(
+        &self,
+        mark: &mut Mark<'_>,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<(), GraphError<T, N, K>> {
         while let Some((id, reach)) = mark.marker.pop_grey(true) {
             self.references
                 .for_each(id, |edge| mark.follow(id, reach, edge));
@@ -128,16 +179,7 @@ where
                 checkpoint.check(&mut (), Phase::Marking, mark.stats, |_, _| Flow::Continue)?;
             }
         }
-        let Mark {
-            next_deadline,
-            expired_from,
-            ..
-        } = mark;
-        checkpoint.check(&mut (), Phase::Marking, &stats, |_, _| Flow::Continue)?;
-        stats.nodes_marked = self.marker.live_count();
-        stats.next_deadline = next_deadline;
-        stats.mark_time = start.elapsed();
-        Ok((stats, expired_from))
+        Ok(())
     }
 
     /// What removing every root on `root` would free: the listed nodes
@@ -177,7 +219,7 @@ where
 
     /// Puts `swept` in removal order, referrers first; returns the
     /// references among it, as positions in the new order.
-    fn order_referrers_first(&self, swept: &mut Vec<u32>) -> Vec<(u32, u32)> {
+    pub(super) fn order_referrers_first(&self, swept: &mut Vec<u32>) -> Vec<(u32, u32)> {
         const NOT_GARBAGE: u32 = u32::MAX;
         let mut position = vec![NOT_GARBAGE; self.nodes.len()];
         for (at, &id) in swept.iter().enumerate() {
@@ -210,7 +252,7 @@ where
 }
 
 /// What a resident collection cannot do with `options`.
-fn check_options<E, R>(options: &Options) -> Result<(), Error<E, R>> {
+pub(super) fn check_options<E, R>(options: &Options) -> Result<(), Error<E, R>> {
     if let Some(reason) = options.sweep_limit.invalid() {
         return Err(Error::InvalidOptions { reason });
     }
@@ -229,15 +271,15 @@ fn check_options<E, R>(options: &Options) -> Result<(), Error<E, R>> {
 
 /// The mark's state while it runs: borrowed apart from the adjacency it
 /// reads.
-struct Mark<'a> {
-    marker: &'a mut Marker,
-    listed: &'a BitSet,
-    deadlines: &'a HashMap<(u32, u32), SystemTime>,
-    now: SystemTime,
-    stats: &'a mut Stats,
-    next_deadline: Option<SystemTime>,
+pub(super) struct Mark<'a> {
+    pub(super) marker: &'a mut Marker,
+    pub(super) listed: &'a BitSet,
+    pub(super) deadlines: &'a HashMap<(u32, u32), SystemTime>,
+    pub(super) now: SystemTime,
+    pub(super) stats: &'a mut Stats,
+    pub(super) next_deadline: Option<SystemTime>,
     /// Nodes with an expiring reference past its deadline.
-    expired_from: Vec<u32>,
+    pub(super) expired_from: Vec<u32>,
 }
 
 impl Mark<'_> {
@@ -309,13 +351,13 @@ impl Mark<'_> {
 /// and report it ([`Changes::remove_node`]) once this is dropped.
 #[derive(Debug)]
 pub struct ResidentCollection<'g, T, N, K, S = RandomState> {
-    graph: &'g Graph<T, N, K, S>,
-    swept: Vec<u32>,
+    pub(super) graph: &'g Graph<T, N, K, S>,
+    pub(super) swept: Vec<u32>,
     /// Who references whom among the garbage, by position in `swept`.
-    references: Option<Vec<(u32, u32)>>,
-    expired_from: Vec<u32>,
-    stats: Stats,
-    now: SystemTime,
+    pub(super) references: Option<Vec<(u32, u32)>>,
+    pub(super) expired_from: Vec<u32>,
+    pub(super) stats: Stats,
+    pub(super) now: SystemTime,
 }
 
 impl<'g, T, N, K, S> ResidentCollection<'g, T, N, K, S>

@@ -23,6 +23,7 @@ mod adjacency;
 mod build;
 mod changes;
 mod collect;
+mod shared;
 mod verify;
 
 use std::fmt::Debug;
@@ -40,6 +41,7 @@ use adjacency::{Adjacency, MAX_IDS, pack, unpack};
 
 pub use changes::{Changes, NotThisGraph, Prepared};
 pub use collect::ResidentCollection;
+pub use shared::{Pause, ResidentMarking, SharedGraph, Staged};
 pub use verify::Drift;
 
 /// A map keyed by ids: ids need no keyed hash, only a spread one.

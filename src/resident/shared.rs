@@ -1,0 +1,474 @@
+//! A resident graph collected while writers write: [`SharedGraph`].
+//!
+//! The long part marks the graph as it stood when the collection began,
+//! holding it for reading; writers meanwhile do not wait for it: their
+//! changes queue. The short part, holding the graph for writing, applies
+//! the queue in order and marks, with their closure, every node the queued
+//! additions name: the write barrier's reports, taken from the changes
+//! themselves. Its work grows with the queue, not with the graph.
+//!
+//! Why that is enough is the two-part collection's argument
+//! (`collector/barrier.rs`): a candidate live at the end has a path from a
+//! root; if none of it was added during the collection, the long part
+//! marked it; else the last edge added, or the root, was in a queued
+//! change, whose nodes the short part marks with their closure over the
+//! graph as it now is.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Instant, SystemTime};
+
+use super::collect::check_options;
+use super::*;
+use crate::mark::{Marks, Reach};
+use crate::{Error, Options, Stats};
+
+/// A [`Graph`] shared by writers and a collector that runs beside them:
+/// writers [`prepare`](Self::prepare) and [`commit`](Self::commit) their
+/// changes from any thread; a collection's long part
+/// ([`mark`](Self::mark)) does not hold them up, and its short part
+/// ([`ResidentMarking::finish`]) holds them out only while it takes in
+/// what they changed meanwhile.
+pub struct SharedGraph<T, N, K, S = RandomState> {
+    graph: RwLock<Graph<T, N, K, S>>,
+    queue: Mutex<Queue<T, N, K>>,
+}
+
+impl<T, N, K, S> Debug for SharedGraph<T, N, K, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedGraph").finish_non_exhaustive()
+    }
+}
+
+/// Changes that arrived while a collection marked.
+struct Queue<T, N, K> {
+    collecting: bool,
+    slots: Vec<Arc<Mutex<Slot<T, N, K>>>>,
+}
+
+/// One writer's changes, from `prepare` on.
+enum Slot<T, N, K> {
+    /// Queued during a collection; whether the store has committed yet.
+    Queued(Changes<T, N, K>, Outcome),
+    /// Applied halfway (prepared) on the graph, or already finished
+    /// (`None`).
+    Prepared(Option<Prepared>),
+    /// A commit or abort of changes prepared before the collection began.
+    Ending(Option<Prepared>, Outcome),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pending,
+    Committed,
+    Aborted,
+}
+
+/// Changes prepared on a [`SharedGraph`]: hand it back to
+/// [`SharedGraph::commit`] once the store committed, or to
+/// [`SharedGraph::abort`].
+#[must_use = "commit it after the store commits, or abort it"]
+pub struct Staged<T, N, K> {
+    slot: Arc<Mutex<Slot<T, N, K>>>,
+}
+
+impl<T, N, K> Debug for Staged<T, N, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged").finish_non_exhaustive()
+    }
+}
+
+fn lock<X>(mutex: &Mutex<X>) -> MutexGuard<'_, X> {
+    // What a panicking writer left is whole: every change is applied, or
+    // queued, as one step.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T, N, K, S> SharedGraph<T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    /// Shares `graph`.
+    pub fn new(graph: Graph<T, N, K, S>) -> Self {
+        SharedGraph {
+            graph: RwLock::new(graph),
+            queue: Mutex::new(Queue {
+                collecting: false,
+                slots: Vec::new(),
+            }),
+        }
+    }
+
+    /// The graph, for reading (`verify`, `referrers`): waits while a
+    /// collection's short part or a writer holds it.
+    pub fn read(&self) -> RwLockReadGuard<'_, Graph<T, N, K, S>> {
+        self.graph.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The graph, unshared.
+    pub fn into_inner(self) -> Graph<T, N, K, S> {
+        self.graph
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// As [`Graph::prepare`], before the store commits. While a collection
+    /// marks, the changes queue instead (nothing waits for the mark), and
+    /// the collection's short part applies them.
+    pub fn prepare(
+        &self,
+        changes: Changes<T, N, K>,
+    ) -> Result<Staged<T, N, K>, GraphError<T, N, K>> {
+        let mut queue = lock(&self.queue);
+        if queue.collecting {
+            let slot = Arc::new(Mutex::new(Slot::Queued(changes, Outcome::Pending)));
+            queue.slots.push(Arc::clone(&slot));
+            return Ok(Staged { slot });
+        }
+        let mut graph = self.graph.write().unwrap_or_else(PoisonError::into_inner);
+        let prepared = graph.prepare(&changes)?;
+        Ok(Staged {
+            slot: Arc::new(Mutex::new(Slot::Prepared(Some(prepared)))),
+        })
+    }
+
+    /// As [`Graph::commit`], after the store committed.
+    pub fn commit(&self, staged: Staged<T, N, K>) -> Result<(), NotThisGraph> {
+        self.end(staged, Outcome::Committed)
+    }
+
+    /// As [`Graph::abort`]: the store did not commit.
+    pub fn abort(&self, staged: Staged<T, N, K>) -> Result<(), NotThisGraph> {
+        self.end(staged, Outcome::Aborted)
+    }
+
+    fn end(&self, staged: Staged<T, N, K>, outcome: Outcome) -> Result<(), NotThisGraph> {
+        let mut queue = lock(&self.queue);
+        let mut slot = lock(&staged.slot);
+        match &mut *slot {
+            Slot::Queued(_, pending) | Slot::Ending(_, pending) => {
+                *pending = outcome;
+                Ok(())
+            }
+            Slot::Prepared(prepared) => {
+                let Some(prepared) = prepared.take() else {
+                    return Ok(());
+                };
+                if queue.collecting {
+                    *slot = Slot::Ending(Some(prepared), outcome);
+                    drop(slot);
+                    queue.slots.push(Arc::clone(&staged.slot));
+                    return Ok(());
+                }
+                let mut graph = self.graph.write().unwrap_or_else(PoisonError::into_inner);
+                match outcome {
+                    Outcome::Aborted => graph.abort(prepared),
+                    _ => graph.commit(prepared),
+                }
+            }
+        }
+    }
+
+    /// As [`prepare`](Self::prepare) and [`commit`](Self::commit) at once.
+    pub fn apply(&self, changes: Changes<T, N, K>) -> Result<(), GraphError<T, N, K>> {
+        let staged = self.prepare(changes)?;
+        self.commit(staged).expect("staged on this graph");
+        Ok(())
+    }
+
+    /// The long part of a collection alongside writers: marks the graph
+    /// as it stands now, holding it for reading, while writers' changes
+    /// queue instead of waiting. Call it with no lock held; then, **inside
+    /// a store transaction that holds the writers out** (where the
+    /// garbage will be removed), [`ResidentMarking::finish`].
+    ///
+    /// One collection at a time: a second one started before the first
+    /// finishes gets [`Error::InvalidOptions`] at `finish`, and sweeps
+    /// nothing.
+    pub fn mark(&self, options: &Options) -> ResidentMarking<'_, T, N, K, S> {
+        let start = Instant::now();
+        let now = options.now.unwrap_or_else(SystemTime::now);
+        let long = check_options(options).and_then(|()| {
+            let mut queue = lock(&self.queue);
+            if queue.collecting {
+                return Err(Error::InvalidOptions {
+                    reason: "a collection of this graph is already running".into(),
+                });
+            }
+            queue.collecting = true;
+            Ok(())
+        });
+        let long = long.map(|()| {
+            // Writers queue from here on: the graph is what it was.
+            let graph = self.read();
+            let mut marker = Marker::default();
+            graph
+                .mark_into(&mut marker, options, now, start, None)
+                .and_then(|(mut stats, expired_from)| {
+                    let swept = graph.sweep_into(&marker, options, &mut stats)?;
+                    Ok(Long {
+                        marker,
+                        stats,
+                        expired_from,
+                        swept,
+                    })
+                })
+        });
+        // Started: `finish` or drop ends it. Not started: nothing to end.
+        let started = long.is_ok();
+        ResidentMarking {
+            shared: self,
+            long: Some(long.and_then(|long| long)),
+            started,
+            options: options.clone(),
+            start,
+            now,
+        }
+    }
+
+    /// Applies what queued and stops queuing.
+    fn stop_queuing(&self, graph: &mut Graph<T, N, K, S>) -> Vec<u32> {
+        let mut queue = lock(&self.queue);
+        let slots = std::mem::take(&mut queue.slots);
+        queue.collecting = false;
+        graph.take_queue(slots)
+    }
+}
+
+/// What the long part found.
+struct Long {
+    marker: Marker,
+    stats: Stats,
+    expired_from: Vec<u32>,
+    swept: (Vec<u32>, Option<Vec<(u32, u32)>>),
+}
+
+/// A collection of a [`SharedGraph`] whose long part is done: see
+/// [`SharedGraph::mark`]. Dropped without [`finish`](Self::finish), it
+/// applies what queued and sweeps nothing.
+#[must_use = "finish it inside a store transaction, or drop it to abandon the collection"]
+pub struct ResidentMarking<'s, T, N, K, S = RandomState>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    shared: &'s SharedGraph<T, N, K, S>,
+    long: Option<Result<Long, GraphError<T, N, K>>>,
+    started: bool,
+    options: Options,
+    start: Instant,
+    now: SystemTime,
+}
+
+impl<T, N, K, S> Debug for ResidentMarking<'_, T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResidentMarking").finish_non_exhaustive()
+    }
+}
+
+impl<T, N, K, S> Drop for ResidentMarking<'_, T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    fn drop(&mut self) {
+        if self.started && self.long.is_some() {
+            let mut graph = self
+                .shared
+                .graph
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.shared.stop_queuing(&mut graph);
+            graph.maybe_compact();
+        }
+    }
+}
+
+impl<T, N, K, S> ResidentMarking<'_, T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    /// The short part, **inside a store transaction that holds the writers
+    /// out**: applies the changes that queued, marks every node their
+    /// additions name with its closure over the graph as it now is, and
+    /// calls `remove` with the collection, the graph held for writing.
+    /// Remove its garbage from the store in that transaction (or take its
+    /// [`plan`](ResidentCollection::plan)); report the removal to the graph
+    /// after `finish` returns. Writers' `prepare` and `commit` wait for
+    /// `finish` only.
+    ///
+    /// On any error (of either part) nothing is returned for removal, and
+    /// the queue is applied all the same.
+    pub fn finish<R>(
+        mut self,
+        remove: impl FnOnce(&ResidentCollection<'_, T, N, K, S>) -> R,
+    ) -> Result<(R, Pause), GraphError<T, N, K>> {
+        let long = self.long.take().expect("finish runs once");
+        let shared = self.shared;
+        let pause = Instant::now();
+        let mut graph = shared.graph.write().unwrap_or_else(PoisonError::into_inner);
+        // No compaction while ids are still the long part's.
+        let hold = Arc::clone(&graph.pending);
+        let reported = if self.started {
+            shared.stop_queuing(&mut graph)
+        } else {
+            Vec::new()
+        };
+        let applied = Instant::now();
+        let finished = (|| {
+            let Long {
+                marker,
+                mut stats,
+                expired_from,
+                swept: (mut swept, references),
+            } = long?;
+            graph.marker = marker;
+            graph.mark_reported(&reported, &self.options, self.now, self.start, &mut stats)?;
+            // What turned live since, and what writers removed meanwhile,
+            // is no candidate any more.
+            let (live, listed) = (&graph.marker, &graph.listed);
+            let before = swept.len();
+            swept.retain(|&id| !live.is_live(id) && listed.contains(id));
+            let references = match references {
+                Some(_) if before != swept.len() => Some(graph.order_referrers_first(&mut swept)),
+                references => references,
+            };
+            stats.nodes_swept = swept.len();
+            stats.nodes_listed = graph.listed_count;
+            stats.reported = reported.len();
+            let marked = Instant::now();
+            let collection = ResidentCollection {
+                graph: &graph,
+                swept,
+                references,
+                expired_from,
+                stats,
+                now: self.now,
+            };
+            let result = remove(&collection);
+            Ok((result, marked))
+        })();
+        let removed = Instant::now();
+        drop(hold);
+        graph.maybe_compact();
+        let (result, marked) = finished?;
+        Ok((
+            result,
+            Pause {
+                queued: reported.len(),
+                apply: applied - pause,
+                mark: marked - applied,
+                whole: removed - pause,
+            },
+        ))
+    }
+}
+
+/// How long a [`ResidentMarking::finish`] held writers out, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pause {
+    /// Nodes the queued changes named, marked with their closure.
+    pub queued: usize,
+    /// Applying the queued changes.
+    pub apply: std::time::Duration,
+    /// Marking what they named, and filtering the garbage.
+    pub mark: std::time::Duration,
+    /// The whole short part, the caller's `remove` included.
+    pub whole: std::time::Duration,
+}
+
+impl<T, N, K, S> Graph<T, N, K, S>
+where
+    T: Eq + Hash + Clone,
+    N: Eq + Hash + Clone,
+    K: Eq + Hash + Clone,
+    S: BuildHasher,
+{
+    /// Applies what queued during a collection, in order; returns the ids
+    /// of every node an addition named.
+    fn take_queue(&mut self, slots: Vec<Arc<Mutex<Slot<T, N, K>>>>) -> Vec<u32> {
+        let mut reported = Vec::new();
+        for slot in slots {
+            let mut slot = lock(&slot);
+            match std::mem::replace(&mut *slot, Slot::Prepared(None)) {
+                Slot::Queued(changes, outcome) => {
+                    if outcome == Outcome::Aborted {
+                        continue;
+                    }
+                    // A graph too full for the changes keeps them out; the
+                    // writer's commit then finds nothing to do, and verify
+                    // reports what is missing.
+                    let Ok(prepared) = self.prepare(&changes) else {
+                        continue;
+                    };
+                    reported.extend(changes.added().filter_map(|node| self.find(node)));
+                    if outcome == Outcome::Committed {
+                        let _ = self.commit(prepared);
+                    } else {
+                        *slot = Slot::Prepared(Some(prepared));
+                    }
+                }
+                Slot::Ending(Some(prepared), outcome) => {
+                    let _ = match outcome {
+                        Outcome::Aborted => self.abort(prepared),
+                        Outcome::Committed => self.commit(prepared),
+                        Outcome::Pending => {
+                            *slot = Slot::Prepared(Some(prepared));
+                            Ok(())
+                        }
+                    };
+                }
+                other => *slot = other,
+            }
+        }
+        reported
+    }
+
+    /// Marks `reported` strongly, with their closure over the graph as it
+    /// now is.
+    fn mark_reported(
+        &mut self,
+        reported: &[u32],
+        options: &Options,
+        now: SystemTime,
+        start: Instant,
+        stats: &mut Stats,
+    ) -> Result<(), GraphError<T, N, K>> {
+        let mut marker = std::mem::take(&mut self.marker);
+        marker.grow(self.nodes.len());
+        let mut checkpoint = crate::collector::Checkpoint::new(start, options);
+        let mut mark = collect::Mark {
+            marker: &mut marker,
+            listed: &self.listed,
+            deadlines: &self.deadlines,
+            now,
+            stats,
+            next_deadline: None,
+            expired_from: Vec::new(),
+        };
+        for &id in reported {
+            mark.marker.reach(id, Reach::Strong);
+        }
+        let expanded = self.expand(&mut mark, &mut checkpoint);
+        self.marker = marker;
+        expanded?;
+        stats.nodes_marked = self.marker.live_count();
+        Ok(())
+    }
+}
