@@ -1,7 +1,7 @@
 //! A plain growable bitset over dense ids.
 
 /// One bit per id; ids beyond the end read as unset.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct BitSet {
     words: Vec<u64>,
 }

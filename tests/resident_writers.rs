@@ -179,7 +179,14 @@ fn stress(writers: usize, rounds: usize, keys: u32, seed: u64) -> (usize, usize)
         // The removal transaction: writers held out.
         let mut guard = store.lock().unwrap();
         let (garbage, _) = marking
-            .finish(|collection| collection.garbage().map(|n| n.key).collect::<Vec<u32>>())
+            .finish(|collection| {
+                let garbage: Vec<u32> = collection.garbage().map(|n| n.key).collect();
+                // The counts are kept as the short part goes, not walked.
+                assert_eq!(collection.garbage().len(), garbage.len());
+                assert_eq!(collection.stats().nodes_swept, garbage.len());
+                assert_eq!(collection.plan().len(), garbage.len());
+                garbage
+            })
             .unwrap();
         let live = guard.live();
         for key in &garbage {

@@ -259,6 +259,16 @@ impl<T, N, K> Changes<T, N, K> {
     }
 }
 
+impl<T, N, K> Changes<T, N, K> {
+    /// Every node these changes remove.
+    pub(super) fn removed(&self) -> impl Iterator<Item = &Node<T, N, K>> {
+        self.ops.iter().filter_map(|op| match op {
+            Op::RemoveNode(node) => Some(node),
+            _ => None,
+        })
+    }
+}
+
 /// Changes applied halfway: their additions are in the graph, their
 /// removals wait. Hand it back to [`Graph::commit`] once the store has
 /// committed, or to [`Graph::abort`] if it has not.

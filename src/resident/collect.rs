@@ -125,6 +125,8 @@ where
             stats: &mut stats,
             next_deadline: None,
             expired_from: Vec::new(),
+            candidates: None,
+            turned: 0,
         };
 
         for (&edge, _) in &self.roots {
@@ -280,9 +282,27 @@ pub(super) struct Mark<'a> {
     pub(super) next_deadline: Option<SystemTime>,
     /// Nodes with an expiring reference past its deadline.
     pub(super) expired_from: Vec<u32>,
+    /// A collection's short part: the long part's candidates (listed when
+    /// it began; those it left white are garbage), to count the ones that
+    /// turn live now.
+    pub(super) candidates: Option<&'a BitSet>,
+    pub(super) turned: usize,
 }
 
 impl Mark<'_> {
+    /// Reaches `id`; in a short part, counts a candidate turned live.
+    #[inline]
+    pub(super) fn reach(&mut self, id: u32, reach: Reach) {
+        let turned = self.marker.reach(id, reach);
+        if turned
+            && self
+                .candidates
+                .is_some_and(|candidates| candidates.contains(id))
+        {
+            self.turned += 1;
+        }
+    }
+
     /// Whether an expiring edge holds: until its deadline, that instant
     /// included. One with no deadline known holds (keep when unsure).
     #[inline]
@@ -316,7 +336,7 @@ impl Mark<'_> {
                 if !self.listed.contains(id) {
                     self.stats.dead_edges += 1;
                 }
-                self.marker.reach(id, reach);
+                self.reach(id, reach);
             }
             None => self.stats.weak_references += 1,
         }
@@ -342,7 +362,7 @@ impl Mark<'_> {
         if !self.listed.contains(to) {
             self.stats.dead_edges += 1;
         }
-        self.marker.reach(to, next);
+        self.reach(to, next);
     }
 }
 
@@ -382,8 +402,24 @@ where
     pub fn garbage(
         &self,
     ) -> impl ExactSizeIterator<Item = &'g Node<T, N, K>> + use<'_, 'g, T, N, K, S> {
-        let nodes = &self.graph.nodes;
-        self.swept.iter().map(move |&id| &nodes[id as usize])
+        let graph = self.graph;
+        Garbage {
+            ids: self.swept.iter(),
+            graph,
+            remaining: self.stats.nodes_swept,
+        }
+    }
+
+    /// The ids of the garbage, with their positions in `swept`: a
+    /// collection's short part leaves in `swept` what turned live, or left
+    /// the store, since; they are skipped here.
+    fn garbage_ids(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        let graph = self.graph;
+        self.swept
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(move |&(_, id)| is_garbage(graph, id))
     }
 
     /// Whether `node` was reached (listed or not). A node the graph does
@@ -411,12 +447,20 @@ where
         }
         partly.sort_unstable();
         partly.dedup();
-        Plan::new(
-            self.garbage().cloned().collect(),
-            self.references.clone(),
-            self.now,
-        )
-        .with_partly_held(
+        let mut position = vec![u32::MAX; self.swept.len()];
+        let mut nodes = Vec::with_capacity(self.stats.nodes_swept);
+        for (at, id) in self.garbage_ids() {
+            position[at] = nodes.len() as u32;
+            nodes.push(graph.nodes[id as usize].clone());
+        }
+        let references = self.references.as_ref().map(|references| {
+            references
+                .iter()
+                .map(|&(from, to)| (position[from as usize], position[to as usize]))
+                .filter(|&(from, to)| from != u32::MAX && to != u32::MAX)
+                .collect()
+        });
+        Plan::new(nodes, references, self.now).with_partly_held(
             partly
                 .iter()
                 .map(|&id| graph.nodes[id as usize].clone())
@@ -424,3 +468,39 @@ where
         )
     }
 }
+
+/// Whether `id`, a candidate the long part left white, is still garbage:
+/// not reached since, and still listed.
+#[inline]
+fn is_garbage<T, N, K, S>(graph: &Graph<T, N, K, S>, id: u32) -> bool {
+    !graph.marker.is_live(id) && graph.listed.contains(id)
+}
+
+/// [`ResidentCollection::garbage`]: the long part's garbage, less what
+/// the short part took back; its length is counted, not walked.
+struct Garbage<'a, 'g, T, N, K, S> {
+    ids: std::slice::Iter<'a, u32>,
+    graph: &'g Graph<T, N, K, S>,
+    remaining: usize,
+}
+
+impl<'g, T, N, K, S> Iterator for Garbage<'_, 'g, T, N, K, S> {
+    type Item = &'g Node<T, N, K>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let graph = self.graph;
+        let id = self
+            .ids
+            .by_ref()
+            .copied()
+            .find(|&id| is_garbage(graph, id))?;
+        self.remaining -= 1;
+        Some(&graph.nodes[id as usize])
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<T, N, K, S> ExactSizeIterator for Garbage<'_, '_, T, N, K, S> {}

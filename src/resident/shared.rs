@@ -19,7 +19,7 @@ use std::time::{Instant, SystemTime};
 
 use super::collect::check_options;
 use super::*;
-use crate::mark::{Marks, Reach};
+use crate::mark::Reach;
 use crate::{Error, Options, Stats};
 
 /// A [`Graph`] shared by writers and a collector that runs beside them:
@@ -210,6 +210,7 @@ where
                     let swept = graph.sweep_into(&marker, options, &mut stats)?;
                     Ok(Long {
                         marker,
+                        listed: graph.listed.clone(),
                         stats,
                         expired_from,
                         swept,
@@ -228,8 +229,8 @@ where
         }
     }
 
-    /// Applies what queued and stops queuing.
-    fn stop_queuing(&self, graph: &mut Graph<T, N, K, S>) -> Vec<u32> {
+    /// Applies what queued and stops queuing: see [`Graph::take_queue`].
+    fn stop_queuing(&self, graph: &mut Graph<T, N, K, S>) -> (Vec<u32>, Vec<u32>) {
         let mut queue = lock(&self.queue);
         let slots = std::mem::take(&mut queue.slots);
         queue.collecting = false;
@@ -240,6 +241,9 @@ where
 /// What the long part found.
 struct Long {
     marker: Marker,
+    /// What was listed when the long part began: with the white ids of
+    /// `marker`, the candidates.
+    listed: BitSet,
     stats: Stats,
     expired_from: Vec<u32>,
     swept: (Vec<u32>, Option<Vec<(u32, u32)>>),
@@ -324,31 +328,44 @@ where
         let mut graph = shared.graph.write().unwrap_or_else(PoisonError::into_inner);
         // No compaction while ids are still the long part's.
         let hold = Arc::clone(&graph.pending);
-        let reported = if self.started {
+        let (reported, mut removed) = if self.started {
             shared.stop_queuing(&mut graph)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
+        removed.sort_unstable();
+        removed.dedup();
         let applied = Instant::now();
         let finished = (|| {
             let Long {
                 marker,
+                listed: candidates,
                 mut stats,
                 expired_from,
-                swept: (mut swept, references),
+                swept: (swept, references),
             } = long?;
             graph.marker = marker;
-            graph.mark_reported(&reported, &self.options, self.now, self.start, &mut stats)?;
-            // What turned live since, and what writers removed meanwhile,
-            // is no candidate any more.
-            let (live, listed) = (&graph.marker, &graph.listed);
-            let before = swept.len();
-            swept.retain(|&id| !live.is_live(id) && listed.contains(id));
-            let references = match references {
-                Some(_) if before != swept.len() => Some(graph.order_referrers_first(&mut swept)),
-                references => references,
-            };
-            stats.nodes_swept = swept.len();
+            let turned = graph.mark_reported(
+                &reported,
+                &candidates,
+                &self.options,
+                self.now,
+                self.start,
+                &mut stats,
+            )?;
+            // Candidates the queue took out of the store, and did not put
+            // back, are no garbage of this collection: the store has
+            // removed them already.
+            let mut gone = 0;
+            for &id in &removed {
+                if candidates.contains(id)
+                    && !graph.marker.is_live(id)
+                    && !graph.listed.contains(id)
+                {
+                    gone += 1;
+                }
+            }
+            stats.nodes_swept -= turned + gone;
             stats.nodes_listed = graph.listed_count;
             stats.reported = reported.len();
             let marked = Instant::now();
@@ -401,9 +418,10 @@ where
     S: BuildHasher,
 {
     /// Applies what queued during a collection, in order; returns the ids
-    /// of every node an addition named.
-    fn take_queue(&mut self, slots: Vec<Arc<Mutex<Slot<T, N, K>>>>) -> Vec<u32> {
-        let mut reported = Vec::new();
+    /// of every node an addition named, and of every node a committed
+    /// change removed.
+    fn take_queue(&mut self, slots: Vec<Arc<Mutex<Slot<T, N, K>>>>) -> (Vec<u32>, Vec<u32>) {
+        let (mut reported, mut removed) = (Vec::new(), Vec::new());
         for slot in slots {
             let mut slot = lock(&slot);
             match std::mem::replace(&mut *slot, Slot::Prepared(None)) {
@@ -419,6 +437,7 @@ where
                     };
                     reported.extend(changes.added().filter_map(|node| self.find(node)));
                     if outcome == Outcome::Committed {
+                        removed.extend(changes.removed().filter_map(|node| self.find(node)));
                         let _ = self.commit(prepared);
                     } else {
                         *slot = Slot::Prepared(Some(prepared));
@@ -437,19 +456,21 @@ where
                 other => *slot = other,
             }
         }
-        reported
+        (reported, removed)
     }
 
     /// Marks `reported` strongly, with their closure over the graph as it
-    /// now is.
+    /// now is; returns how many of `candidates` that left white turned
+    /// live.
     fn mark_reported(
         &mut self,
         reported: &[u32],
+        candidates: &BitSet,
         options: &Options,
         now: SystemTime,
         start: Instant,
         stats: &mut Stats,
-    ) -> Result<(), GraphError<T, N, K>> {
+    ) -> Result<usize, GraphError<T, N, K>> {
         let mut marker = std::mem::take(&mut self.marker);
         marker.grow(self.nodes.len());
         let mut checkpoint = crate::collector::Checkpoint::new(start, options);
@@ -461,14 +482,17 @@ where
             stats,
             next_deadline: None,
             expired_from: Vec::new(),
+            candidates: Some(candidates),
+            turned: 0,
         };
         for &id in reported {
-            mark.marker.reach(id, Reach::Strong);
+            mark.reach(id, Reach::Strong);
         }
         let expanded = self.expand(&mut mark, &mut checkpoint);
+        let turned = mark.turned;
         self.marker = marker;
         expanded?;
         stats.nodes_marked = self.marker.live_count();
-        Ok(())
+        Ok(turned)
     }
 }
