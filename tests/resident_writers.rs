@@ -161,20 +161,27 @@ fn stress(writers: usize, rounds: usize, keys: u32, seed: u64) -> (usize, usize)
     let shared = Arc::new(SharedGraph::new(graph));
     let stop = Arc::new(AtomicBool::new(false));
     let swept = Arc::new(AtomicUsize::new(0));
+    let writes = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..writers)
         .map(|w| {
             let (store, shared, stop) =
                 (Arc::clone(&store), Arc::clone(&shared), Arc::clone(&stop));
+            let writes = Arc::clone(&writes);
             thread::spawn(move || {
                 let mut rng = Rng(seed ^ (w as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 while !stop.load(Ordering::Relaxed) {
                     write(&store, &shared, &mut rng, keys);
+                    writes.fetch_add(1, Ordering::Relaxed);
                 }
             })
         })
         .collect();
     let mut collections = 0;
-    for _ in 0..rounds {
+    for round in 0..rounds {
+        // Writers write between collections, and during them.
+        while writes.load(Ordering::Relaxed) < round * 2 {
+            thread::yield_now();
+        }
         let marking = shared.mark(&Options::default());
         // The removal transaction: writers held out.
         let mut guard = store.lock().unwrap();

@@ -259,16 +259,6 @@ impl<T, N, K> Changes<T, N, K> {
     }
 }
 
-impl<T, N, K> Changes<T, N, K> {
-    /// Every node these changes remove.
-    pub(super) fn removed(&self) -> impl Iterator<Item = &Node<T, N, K>> {
-        self.ops.iter().filter_map(|op| match op {
-            Op::RemoveNode(node) => Some(node),
-            _ => None,
-        })
-    }
-}
-
 /// Changes applied halfway: their additions are in the graph, their
 /// removals wait. Hand it back to [`Graph::commit`] once the store has
 /// committed, or to [`Graph::abort`] if it has not.
@@ -281,6 +271,8 @@ impl<T, N, K> Changes<T, N, K> {
 #[must_use = "commit it after the store commits, or abort it"]
 pub struct Prepared {
     graph: Arc<()>,
+    /// Which `prepare` this was.
+    seq: u64,
     undo: Vec<Undo>,
     later: Vec<Later>,
 }
@@ -309,11 +301,13 @@ enum Later {
         parents: Vec<(u32, u32)>,
         relisted: Option<Option<SystemTime>>,
     },
-    LastUsed(u32, SystemTime),
+    /// An earlier time: set only if the time is still the one this
+    /// change saw (another change since keeps more).
+    LastUsed(u32, SystemTime, Option<SystemTime>),
     Reference(u32, u32),
-    Deadline((u32, u32), SystemTime),
+    Deadline((u32, u32), SystemTime, Option<SystemTime>),
     Root(u32),
-    RootDeadline(u32, SystemTime),
+    RootDeadline(u32, SystemTime, Option<SystemTime>),
 }
 
 /// [`Graph::commit`] or [`Graph::abort`] was given changes prepared on
@@ -334,8 +328,10 @@ where
     /// Returns `Err` with nothing applied only if the graph is full (more
     /// nodes than ids).
     pub fn prepare(&mut self, changes: &Changes<T, N, K>) -> Result<Prepared, GraphError<T, N, K>> {
+        self.prepares += 1;
         let mut prepared = Prepared {
             graph: Arc::clone(&self.pending),
+            seq: self.prepares,
             undo: Vec::new(),
             later: Vec::new(),
         };
@@ -353,11 +349,14 @@ where
         if !Arc::ptr_eq(&prepared.graph, &self.pending) {
             return Err(NotThisGraph);
         }
-        let Prepared { graph, later, .. } = prepared;
+        let Prepared {
+            graph, later, seq, ..
+        } = prepared;
         for change in later {
-            self.apply_later(change);
+            self.apply_later(change, seq);
         }
         drop(graph);
+        self.forget_listings();
         self.maybe_compact();
         Ok(())
     }
@@ -370,6 +369,7 @@ where
         let Prepared { graph, undo, .. } = prepared;
         self.undo(undo);
         drop(graph);
+        self.forget_listings();
         Ok(())
     }
 
@@ -392,6 +392,7 @@ where
         match op {
             Op::AddNode(node, last_used) => {
                 let id = self.id(node)?;
+                self.listed_by.insert(id, p.seq);
                 if self.listed.insert(id) {
                     self.listed_count += 1;
                     p.undo.push(Undo::Listed(id));
@@ -438,7 +439,7 @@ where
                     self.last_used.insert(id, *at);
                     p.undo.push(Undo::LastUsed(id, before));
                 } else {
-                    p.later.push(Later::LastUsed(id, *at));
+                    p.later.push(Later::LastUsed(id, *at, before));
                 }
             }
             Op::AddReference(edge, expires) => {
@@ -464,7 +465,7 @@ where
                     self.deadlines.insert((from, packed), *at);
                     p.undo.push(Undo::Deadline((from, packed), before));
                 } else {
-                    p.later.push(Later::Deadline((from, packed), *at));
+                    p.later.push(Later::Deadline((from, packed), *at, before));
                 }
             }
             Op::AddRoot(node, strength, expires) => {
@@ -490,7 +491,7 @@ where
                     self.root_deadlines.insert(packed, *at);
                     p.undo.push(Undo::RootDeadline(packed, before));
                 } else {
-                    p.later.push(Later::RootDeadline(packed, *at));
+                    p.later.push(Later::RootDeadline(packed, *at, before));
                 }
             }
             Op::Bind {
@@ -561,7 +562,15 @@ where
         }
     }
 
-    fn apply_later(&mut self, change: Later) {
+    /// With no `Prepared` outstanding, no removal is staged to weigh
+    /// against a listing.
+    fn forget_listings(&mut self) {
+        if Arc::strong_count(&self.pending) == 1 {
+            self.listed_by.clear();
+        }
+    }
+
+    fn apply_later(&mut self, change: Later, seq: u64) {
         match change {
             Later::Unlist {
                 id,
@@ -575,7 +584,11 @@ where
                 for (parent, edge) in parents {
                     self.unbind(id, parent, edge);
                 }
+                // Listed again by changes prepared after these (their
+                // store transaction committed later): that listing stands.
+                let relisted_since = self.listed_by.get(&id).is_some_and(|&by| by > seq);
                 match relisted {
+                    _ if relisted_since => {}
                     Some(last_used) => match last_used {
                         Some(at) => {
                             self.last_used.insert(id, at);
@@ -590,18 +603,24 @@ where
                     }
                 }
             }
-            Later::LastUsed(id, at) => {
-                self.last_used.insert(id, at);
+            Later::LastUsed(id, at, seen) => {
+                if self.last_used.get(&id).copied() == seen {
+                    self.last_used.insert(id, at);
+                }
             }
             Later::Reference(from, edge) => {
                 self.references.remove(from, edge);
             }
-            Later::Deadline(key, at) => {
-                self.deadlines.insert(key, at);
+            Later::Deadline(key, at, seen) => {
+                if self.deadlines.get(&key).copied() == seen {
+                    self.deadlines.insert(key, at);
+                }
             }
             Later::Root(edge) => self.remove_root(edge),
-            Later::RootDeadline(edge, at) => {
-                self.root_deadlines.insert(edge, at);
+            Later::RootDeadline(edge, at, seen) => {
+                if self.root_deadlines.get(&edge).copied() == seen {
+                    self.root_deadlines.insert(edge, at);
+                }
             }
         }
     }
@@ -610,6 +629,9 @@ where
         if self.listed.contains(id) {
             self.listed.remove(id);
             self.listed_count -= 1;
+            if let Some(unlisted) = &mut self.unlisted {
+                unlisted.push(id);
+            }
         }
     }
 

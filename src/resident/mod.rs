@@ -113,6 +113,15 @@ pub struct Graph<T, N, K, S = RandomState> {
     /// graph compacts only when there is none, and a `Prepared` knows its
     /// graph by it.
     pending: Arc<()>,
+    /// How many `prepare`s have run: orders a staged removal against the
+    /// listings prepared after it.
+    prepares: u64,
+    /// The `prepare` that last listed each node, while any `Prepared` is
+    /// outstanding: a removal staged before it must not undo it.
+    listed_by: HashMap<u32, u64>,
+    /// While a collection's short part applies its queue: every node
+    /// unlisted, to count the candidates that left.
+    pub(super) unlisted: Option<Vec<u32>>,
 }
 
 impl<T, N, K, S> Debug for Graph<T, N, K, S> {
@@ -157,6 +166,9 @@ impl<T, N, K, S> Graph<T, N, K, S> {
             root_deadlines: HashMap::default(),
             marker: Marker::default(),
             pending: Arc::new(()),
+            prepares: 0,
+            listed_by: HashMap::default(),
+            unlisted: None,
         }
     }
 
@@ -367,6 +379,8 @@ where
             .into_iter()
             .filter_map(|(edge, count)| Some((renumber(edge)?, count)))
             .collect();
+        // Compaction runs with no `Prepared` outstanding.
+        self.listed_by.clear();
         self.root_deadlines = std::mem::take(&mut self.root_deadlines)
             .into_iter()
             .filter_map(|(edge, at)| Some((renumber(edge)?, at)))

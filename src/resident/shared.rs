@@ -418,10 +418,11 @@ where
     S: BuildHasher,
 {
     /// Applies what queued during a collection, in order; returns the ids
-    /// of every node an addition named, and of every node a committed
-    /// change removed.
+    /// of every node an addition named, and of every node unlisted
+    /// meanwhile (a removal committed, a listing aborted).
     fn take_queue(&mut self, slots: Vec<Arc<Mutex<Slot<T, N, K>>>>) -> (Vec<u32>, Vec<u32>) {
-        let (mut reported, mut removed) = (Vec::new(), Vec::new());
+        let mut reported = Vec::new();
+        self.unlisted = Some(Vec::new());
         for slot in slots {
             let mut slot = lock(&slot);
             match std::mem::replace(&mut *slot, Slot::Prepared(None)) {
@@ -437,7 +438,6 @@ where
                     };
                     reported.extend(changes.added().filter_map(|node| self.find(node)));
                     if outcome == Outcome::Committed {
-                        removed.extend(changes.removed().filter_map(|node| self.find(node)));
                         let _ = self.commit(prepared);
                     } else {
                         *slot = Slot::Prepared(Some(prepared));
@@ -456,6 +456,7 @@ where
                 other => *slot = other,
             }
         }
+        let removed = self.unlisted.take().unwrap_or_default();
         (reported, removed)
     }
 
