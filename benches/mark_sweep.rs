@@ -26,6 +26,9 @@
 //!   measures it.
 //! - `naive`, `naive_foldhash`: containerd's tricolor mark written plainly,
 //!   with `HashSet<&Node>` (SipHash / foldhash).
+//! - `naive_presized`: `naive` with both sets created with the node count
+//!   as their capacity, as the crate's own table is reserved from the
+//!   listing: the baseline the owned-key path has to beat.
 //! - `petgraph`: `Dfs` over a prebuilt petgraph `Graph`.
 //!
 //! Every iteration is mark + sweep (the garbage collected into a `Vec`).
@@ -42,6 +45,26 @@
 //! writes. Only `finish` is timed (`iter_custom`), but every iteration
 //! pays for the long part, so at 1M nodes one takes seconds. Throughput is
 //! in entries.
+//!
+//! Group `resident`: the crate's `Graph`, kept between collections, over
+//! the same owned-key store, built once from one listing outside the
+//! timing.
+//!
+//! - `collect/store-10k`, `collect/store-1M` (and `collect/store-10M`
+//!   with `RESOURCE_GC_BENCH_LARGE=1`): `Graph::collect` with default
+//!   options plus iterating `garbage()` into a `Vec`, on the graphs of the
+//!   `store-*` groups. Throughput in nodes. Compare with `floor` in the
+//!   group of the same size: the graph numbers nodes in the store's
+//!   listing order, which (hash order here, key order in a real store)
+//!   has none of the generator's locality that the CSR floor enjoys.
+//! - `changes/store-1M`: one batch of 100 changes (`Graph::prepare` then
+//!   `Graph::commit`, one store transaction's worth) cycling through the
+//!   100,000 of `plan_changes` (a new node and a reference to it, a
+//!   reference added, one removed, a root added, one removed); the first
+//!   commit after the build, which compacts all of the build's adjacency,
+//!   is made once before, untimed. Later passes over the plan re-add and
+//!   re-remove, so the graph keeps growing and compacts now and then,
+//!   inside the timing. Throughput in changes.
 //!
 //! `cargo bench --bench mark_sweep -- store-1M` runs one group; HTML
 //! reports land in `target/criterion/`. For one-shot tables with mark and
@@ -60,9 +83,10 @@ use petgraph::graph::DiGraph;
 use resource_gc::{Collection, Collector, Options};
 
 use support::{
-    Csr, Graph, Layered, NodeStore, Overlay, RandomParams, StoreNode, StoreParams, build_petgraph,
-    check_pause, dense, floor, gen_random, gen_store, naive_foldhash, naive_sip, node,
-    node_borrowed, node_borrowed_parallel, node_parallel, petgraph_dfs, plan_writes, reachable,
+    Csr, Graph, Layered, NodeStore, Overlay, RandomParams, Resident, ResidentChanges, StoreNode,
+    StoreParams, build_petgraph, build_resident, check_pause, dense, floor, gen_random, gen_store,
+    naive_foldhash, naive_presized, naive_sip, node, node_borrowed, node_borrowed_parallel,
+    node_parallel, petgraph_dfs, plan_changes, plan_writes, reachable, resident,
 };
 
 /// Groups at least this big get the short configuration.
@@ -130,6 +154,7 @@ impl Forms {
                 node_borrowed_parallel(&store, 2).counts(),
             ),
             ("naive", naive_sip(&store).counts()),
+            ("naive_presized", naive_presized(&store).counts()),
             ("petgraph", petgraph_dfs(&pg, &roots).counts()),
         ];
         for (which, counts) in checks {
@@ -209,6 +234,10 @@ fn bench_graph(c: &mut Criterion, name: &str, graph: Graph) {
     group.bench_function("naive", |b| {
         let f = slot.get_or_insert_with(|| Forms::build(name, graph));
         b.iter(|| naive_sip(black_box(&f.store)))
+    });
+    group.bench_function("naive_presized", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| naive_presized(black_box(&f.store)))
     });
     group.bench_function("naive_foldhash", |b| {
         let f = slot.get_or_insert_with(|| Forms::build(name, graph));
@@ -339,5 +368,71 @@ fn finish_timed<'c>(
     (collection, start.elapsed())
 }
 
-criterion_group!(benches, mark_sweep, pause);
+/// Changes to a batch in `resident/changes`, and in all.
+const BATCH: usize = 100;
+const CHANGES: usize = 100_000;
+
+fn resident_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("resident");
+    for (label, nodes) in sizes() {
+        configure(&mut group, nodes);
+        group.throughput(Throughput::Elements(nodes as u64));
+        let mut slot: Option<Resident> = None;
+        group.bench_function(format!("collect/store-{label}"), |b| {
+            let graph = slot.get_or_insert_with(|| resident_built(nodes));
+            b.iter(|| resident(graph))
+        });
+    }
+    let nodes = 1_000_000;
+    // A batch takes well under a millisecond: the small groups' sampling.
+    configure(&mut group, BATCH);
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let mut slot: Option<(Resident, Vec<ResidentChanges>)> = None;
+    group.bench_function("changes/store-1M", |b| {
+        let (graph, plan) = slot.get_or_insert_with(|| {
+            let g = gen_store(&StoreParams::for_nodes(nodes));
+            eprintln!("resident/changes: {}", g.summary());
+            let csr = Csr::from_graph(&g);
+            let mut store = NodeStore::from_graph(&g, &csr);
+            let (mut graph, _) = build_resident(&mut store);
+            // The first commit compacts what the build left: not a batch's.
+            graph
+                .apply(&ResidentChanges::new())
+                .expect("an empty commit");
+            (graph, plan_changes(&g, CHANGES, BATCH, 11))
+        });
+        let mut next = 0;
+        b.iter_custom(|iters| {
+            let mut took = Duration::ZERO;
+            for _ in 0..iters {
+                let changes = &plan[next % plan.len()];
+                next += 1;
+                let start = Instant::now();
+                let prepared = graph.prepare(changes).expect("the graph is not full");
+                graph.commit(prepared).expect("prepared on this graph");
+                took += start.elapsed();
+            }
+            took
+        })
+    });
+    group.finish();
+}
+
+/// The resident graph of the `store-*` group of about `nodes` nodes,
+/// checked against the floor.
+fn resident_built(nodes: usize) -> Resident {
+    let g = gen_store(&StoreParams::for_nodes(nodes));
+    eprintln!("resident/collect: {}", g.summary());
+    let csr = Csr::from_graph(&g);
+    let mut store = NodeStore::from_graph(&g, &csr);
+    let (mut graph, _) = build_resident(&mut store);
+    assert_eq!(
+        resident(&mut graph).counts(),
+        floor(&csr).counts(),
+        "resident disagrees with floor on (reachable, unreachable)"
+    );
+    graph
+}
+
+criterion_group!(benches, mark_sweep, pause, resident_group);
 criterion_main!(benches);

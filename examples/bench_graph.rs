@@ -1,5 +1,7 @@
 //! Mark and sweep on one graph, every implementation side by side, with
-//! ratios to the hardware floor and to a naive containerd-style collector.
+//! ratios to the hardware floor and to a naive containerd-style collector
+//! (as it is, and presized); and a resident graph's collection, build,
+//! cost per reported change and bytes.
 //!
 //! ```text
 //! python3 ../shared/bench/gen_graph.py store --images 2500 > store.txt
@@ -16,21 +18,97 @@
 //! in the text format and exit). `--gen store --nodes N` picks the image
 //! count for about N nodes; without `--nodes`, `gen_graph.py`'s defaults.
 //!
+//! The implementations (`--only` takes these names), all over the same
+//! graph, built outside any timing:
+//!
+//! - `floor`: CSR, a bitset and an explicit stack, the hardware floor, in
+//!   the graph file's numbering (the generator's: an image's manifests,
+//!   configs and snapshots are numbered side by side);
+//! - `floor_listed`: the same over the CSR renumbered in the order the
+//!   owned-key store lists its nodes, which is the order `resident`
+//!   numbers them in: the floor for `resident`'s numbering;
+//! - `dense`: the crate's `DenseCollector` over the CSR;
+//! - `node` and its variants: the crate's `Collector` over a
+//!   containerd-like `HashMap` store of `Node<u8, String, String>` (owned
+//!   keys), fresh per run unless `_reused`; `_foldhash` hashes with
+//!   foldhash; `_built` and `_views` have the store build a node or a view
+//!   per reference; `_borrowed` lends the store as `Node<u8, &str, &str>`;
+//!   `_parallel` marks on two threads;
+//! - `naive`, `naive_foldhash`: containerd's tricolor mark written plainly
+//!   over the same store, `HashSet<&Node>` (SipHash, foldhash), the sets
+//!   growing as they fill; `naive_presized`: `naive` with both sets
+//!   created with the node count as their capacity, as the crate's own
+//!   table is reserved from the listing;
+//! - `petgraph`: `Dfs` over a prebuilt petgraph `Graph`;
+//! - `resident`: the crate's `Graph`, kept between collections, built once
+//!   from one listing of the owned-key store (`Graph::build`, outside the
+//!   timing), then `Graph::collect` with default options per run.
+//!
 //! Timing: `mark` is the mark, including allocating its marks; `sweep` is
-//! collecting the unreachable nodes into a `Vec`. For the crate's
-//! collectors, `mark` is the whole `collect()` call (on the `Node` path
-//! that includes listing, i.e. interning every node) and `sweep` is
-//! iterating `garbage()`; their own `Stats` phase timings are printed
-//! below the table. A fresh collector's drop is timed apart, not in either.
+//! collecting the unreachable nodes into a `Vec`; `drop` is freeing what
+//! the run allocated once the sweep is done (marks, sets, stacks, the
+//! garbage `Vec`, the collection, and a fresh collector with its copies
+//! of the nodes: for `node` at 1.5M nodes, a sizeable part of its time).
+//! `total` is the three together, and the `x floor`, `x naive` and
+//! `x presized` ratios compare totals. What outlives a run is not dropped
+//! in it: `node_reused`'s collector (which drops the last run's copies
+//! inside the next `collect()`, so inside `mark`), `resident`'s graph,
+//! the store. For the crate's collectors, `mark` is the whole `collect()`
+//! call (on the `Node` path that includes listing, i.e. interning every
+//! node; for `resident`, its mark over dense ids and its own sweep into a
+//! list of ids) and `sweep` is iterating `garbage()`; their own `Stats`
+//! phase timings are printed below the table.
 //! Runs are interleaved (one of each implementation per round) so that
-//! noise from other processes spreads evenly.
+//! noise from other processes spreads evenly: compare figures from one
+//! run, not across runs.
+//!
+//! With `resident` selected, once the runs are done and checked, on the
+//! same graph:
+//!
+//! - the first commit after the build, an empty `Changes`: it compacts
+//!   the whole adjacency, which the build leaves in delta lists;
+//! - 100,000 changes, staged 100 to a `Changes` (a store transaction) and
+//!   reported by `Graph::prepare` then `Graph::commit`, timed together
+//!   (staging them, cloning the nodes' strings, is not: it happens inside
+//!   the store's transaction). In rounds of six, all strong: a new node
+//!   and a reference to it from a random node (two changes), a reference
+//!   added between random nodes, one of the graph's references removed,
+//!   a root added on a random node, one of the graph's roots removed
+//!   (each original reference or root at most once; once they run out,
+//!   those added here). At 1.5M nodes they are too few to trigger a
+//!   compaction (one comes after about half the references' count in
+//!   changes); the first commit's time is what one costs;
+//! - `runs` more collections after the changes (a compacted graph plus
+//!   the changes' deltas), not interleaved, for comparison;
+//! - the graph's `heap_bytes()` as built and compacted, and a second graph
+//!   built from the same listing with no references (nodes and roots
+//!   alone), after one collection each so that the mark's colours count.
+//!   `heap_bytes()` counts the interning table, the node slots
+//!   (`Node<u8, String, String>`, 56 bytes each, the `String`s' headers
+//!   included), the listed bits, the adjacency, the maps and the mark's
+//!   colours and stack, by capacity; not the bytes the two `String`s of
+//!   each node point to (the key copies). The `+resident` figure of the
+//!   `built:` line is the whole graph's RSS, key copies included.
 //!
 //! The last lines are machine-readable:
-//! `RESULT <impl> mark_ms=<f> sweep_ms=<f> reachable=<n> unreachable=<n>`
-//! for floor, dense, node, naive, petgraph, then the extra implementations,
-//! then `RESULT peak_above_graphs_mb=<f>` (the peak RSS above the RSS once
-//! the input graphs are built: with `--only IMPL`, that implementation's own
-//! working memory) and `RESULT peak_rss_mb=<f>` (the process's VmHWM).
+//! `RESULT <impl> mark_ms=<f> sweep_ms=<f> reachable=<n> unreachable=<n>
+//! drop_ms=<f>` for floor, dense, node, naive, petgraph, then the extra
+//! implementations in table order; with `resident`,
+//! `RESULT resident_build ms=<f>` (`Graph::build` from the listing),
+//! `RESULT resident_change ns_per_change=<f> changes=<n> batch=<n>
+//! compact_ms=<f>` (prepare + commit over the changes, divided by their
+//! count; and the first commit's compaction),
+//! `RESULT resident_bytes per_node=<f> per_reference=<f> built_mb=<f>
+//! compacted_mb=<f>` (per node: the graph without references over the
+//! node count, its roots' map included; per reference: the full graph as
+//! built less that, over the reference count; then the full graph's
+//! `heap_bytes()` as built and compacted, in MiB: compacted, each
+//! reference takes 4 bytes instead of 8, and each adjacency an offset per
+//! node); then `RESULT peak_above_graphs_mb=<f>` (the peak RSS above the
+//! RSS once the input graphs, the resident one included, are built: with
+//! `--only IMPL`, that implementation's own working memory) and
+//! `RESULT peak_rss_mb=<f>` (the process's VmHWM), both taken when the
+//! runs are done, before the resident graph's extras.
 //! Every implementation must find
 //! the same reachable and unreachable counts, or this exits with status 1;
 //! malformed input exits with status 2 and the line at fault.
@@ -83,10 +161,12 @@ use std::time::{Duration, Instant};
 use resource_gc::{Collector, Options};
 
 use support::{
-    Change, Csr, Emit, Graph, Layered, NodeStore, Overlay, PauseCheck, RandomParams, Run,
-    StoreParams, build_petgraph, check_pause, dense, floor, gen_random, gen_store, naive_foldhash,
-    naive_sip, node, node_borrowed, node_borrowed_parallel, node_parallel, parse_graph,
-    petgraph_dfs, plan_writes, proc_status_mb, reachable, write_graph,
+    Change, Csr, Emit, Graph, Layered, NodeStore, NodesOnly, Overlay, PauseCheck, RandomParams,
+    Resident, ResidentChanges, Run, StoreParams, apply_changes, build_petgraph, build_resident,
+    check_pause, dense, dropped, floor, gen_random, gen_store, listing_order, naive_foldhash,
+    naive_presized, naive_sip, node, node_borrowed, node_borrowed_parallel, node_fresh,
+    node_parallel, parse_graph, petgraph_dfs, plan_changes, plan_writes, proc_status_mb, reachable,
+    resident, write_graph,
 };
 
 /// `println!` that ends the program quietly when stdout is closed (say,
@@ -269,12 +349,15 @@ fn load(source: &Source) -> Result<(Graph, String), String> {
 
 /// The implementations, in table order; the first five are the required
 /// RESULT lines, in that order.
-const IMPLS: [&str; 13] = [
+const IMPLS: [&str; 16] = [
     "floor",
     "dense",
     "node",
     "naive",
     "petgraph",
+    "naive_presized",
+    "resident",
+    "floor_listed",
     "node_reused",
     "node_foldhash",
     "naive_foldhash",
@@ -284,6 +367,11 @@ const IMPLS: [&str; 13] = [
     "node_parallel",
     "node_borrowed_parallel",
 ];
+
+/// Changes reported to the resident graph after the runs, and how many to
+/// a batch (one `Changes`, one store transaction).
+const CHANGES: usize = 100_000;
+const CHANGES_PER_BATCH: usize = 100;
 
 fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
     let rss = |what: &str| {
@@ -302,11 +390,38 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
     let pg = build_petgraph(&graph);
     let pg_time = t.elapsed();
     memory.push(rss("+petgraph"));
+    // The resident graph, built once from one listing of the owned-key
+    // store, and the changes to report to it once the runs are done.
+    let with_resident = impls.contains(&"resident");
+    let (mut resident_graph, build_time) = if with_resident {
+        let (built, took) = build_resident(&mut store);
+        memory.push(rss("+resident"));
+        (Some(built), took)
+    } else {
+        (None, Duration::ZERO)
+    };
+    let plan = if with_resident {
+        plan_changes(&graph, CHANGES, CHANGES_PER_BATCH, 11)
+    } else {
+        Vec::new()
+    };
+    // The floor again, over the CSR numbered in the store's listing order,
+    // as the resident graph numbers its nodes.
+    let csr_listed = if impls.contains(&"floor_listed") {
+        csr.renumbered(&listing_order(&graph, &store))
+    } else {
+        Csr::default()
+    };
     let nodes = graph.node_count();
     let roots = graph.roots.clone();
     drop(graph);
+    let resident_built = if with_resident {
+        format!(", resident {}", ms_num(build_time))
+    } else {
+        String::new()
+    };
     out!(
-        "built: csr {}, store {}, petgraph {} ms; rss after: {}",
+        "built: csr {}, store {}, petgraph {}{resident_built} ms; rss after: {}",
         ms_num(csr_time),
         ms_num(store_time),
         ms_num(pg_time),
@@ -326,26 +441,18 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
         node(&mut reused, &mut store);
     }
     let mut results: Vec<Vec<Run>> = vec![Vec::with_capacity(runs); impls.len()];
-    let mut drops: Vec<Duration> = Vec::new();
     for _ in 0..runs {
         for (i, name) in impls.iter().enumerate() {
             let run = match *name {
                 "floor" => floor(&csr),
+                "floor_listed" => floor(&csr_listed),
                 "dense" => dense(&csr),
-                "node" => {
-                    let mut collector = Collector::new();
-                    let run = node(&mut collector, &mut store);
-                    let t = Instant::now();
-                    drop(collector);
-                    drops.push(t.elapsed());
-                    run
-                }
+                "node" => node_fresh(Collector::new(), &mut store),
                 "node_reused" => node(&mut reused, &mut store),
-                "node_foldhash" => {
-                    let mut collector =
-                        Collector::with_hasher(foldhash::fast::RandomState::default());
-                    node(&mut collector, &mut store)
-                }
+                "node_foldhash" => node_fresh(
+                    Collector::with_hasher(foldhash::fast::RandomState::default()),
+                    &mut store,
+                ),
                 "node_built" | "node_views" => {
                     // A store that reads references out of label strings:
                     // an owned Node built per reference, or a borrowed view.
@@ -354,13 +461,23 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
                     } else {
                         Emit::Views
                     };
-                    let run = node(&mut Collector::new(), &mut store);
+                    let run = node_fresh(Collector::new(), &mut store);
                     store.emit = Emit::Stored;
                     run
                 }
                 "naive" => naive_sip(&store),
+                "naive_presized" => naive_presized(&store),
+                "resident" => match resident_graph.as_mut() {
+                    Some(graph) => resident(graph),
+                    None => unreachable!("the resident graph is built when selected"),
+                },
                 "node_borrowed" => node_borrowed(&store),
-                "node_parallel" => node_parallel(&mut Collector::new(), &mut store, 2),
+                "node_parallel" => {
+                    let mut collector = Collector::new();
+                    let mut run = node_parallel(&mut collector, &mut store, 2);
+                    run.drop += dropped(collector);
+                    run
+                }
                 "node_borrowed_parallel" => node_borrowed_parallel(&store, 2),
                 "naive_foldhash" => naive_foldhash(&store),
                 "petgraph" => petgraph_dfs(&pg, &roots),
@@ -369,6 +486,8 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
             results[i].push(run);
         }
     }
+    // The implementations' peak, before the resident graph's extras below.
+    let peak_mb = proc_status_mb("VmHWM");
 
     let summaries: Vec<Summary> = results.iter().map(|runs| Summary::of(runs)).collect();
     let total_of = |which: &str| {
@@ -377,39 +496,49 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
             .position(|i| *i == which)
             .map_or(Duration::ZERO, |i| summaries[i].total)
     };
-    let (floor_total, naive_total) = (total_of("floor"), total_of("naive"));
-    out!("{runs} runs each, interleaved; medians. x floor and x naive compare mark + sweep.\n");
+    let (floor_total, naive_total, presized_total) = (
+        total_of("floor"),
+        total_of("naive"),
+        total_of("naive_presized"),
+    );
     out!(
-        "{:<15} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11} {:>11}",
+        "{runs} runs each, interleaved; medians. total = mark + sweep + drop; the ratios compare totals.\n"
+    );
+    out!(
+        "{:<22} {:>10} {:>10} {:>9} {:>10} {:>9} {:>9} {:>10} {:>11} {:>11}",
         "impl",
         "mark ms",
         "sweep ms",
+        "drop ms",
         "total ms",
         "x floor",
         "x naive",
+        "x presized",
         "reachable",
         "unreachable"
     );
     for (name, s) in impls.iter().zip(&summaries) {
         out!(
-            "{:<15} {:>10} {:>10} {:>10} {:>9.2} {:>9.3} {:>11} {:>11}",
+            "{:<22} {:>10} {:>10} {:>9} {:>10} {:>9.2} {:>9.3} {:>10.3} {:>11} {:>11}",
             name,
             ms_num(s.mark),
             ms_num(s.sweep),
+            ms_num(s.drop),
             ms_num(s.total),
             ratio(s.total, floor_total),
             ratio(s.total, naive_total),
+            ratio(s.total, presized_total),
             s.reachable,
             s.unreachable
         );
     }
-    // The Node path's own phase timings (the dense path has one phase).
+    // The crate's own phase timings (the dense path has one phase).
     for (name, runs) in impls.iter().zip(&results) {
-        if !name.starts_with("node") {
+        if !name.starts_with("node") && *name != "resident" {
             continue;
         }
         if let Some(line) = phase_line(runs) {
-            out!("{name:<15} Stats: {line}");
+            out!("{name:<22} Stats: {line}");
         }
     }
     let node_stats = impls
@@ -427,12 +556,6 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
             stats.references_followed,
             stats.dead_edges,
             stats.nodes_swept
-        );
-    }
-    if !drops.is_empty() {
-        out!(
-            "node: dropping a fresh collector takes {} ms (median; not in the table)",
-            ms_num(median(&mut drops))
         );
     }
 
@@ -469,27 +592,116 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
         return ExitCode::from(1);
     }
 
+    if let (Some(r), Some(f)) = (
+        impls.iter().position(|i| *i == "resident"),
+        impls.iter().position(|i| *i == "floor_listed"),
+    ) {
+        out!(
+            "resident: {:.2}x floor_listed (the floor over the same numbering, the store's listing order)",
+            ratio(summaries[r].total, summaries[f].total)
+        );
+    }
+    let extras = resident_graph
+        .as_mut()
+        .map(|graph| resident_extras(graph, &store, &plan, build_time, runs));
+
     out!();
     for (name, s) in impls.iter().zip(&summaries) {
         out!(
-            "RESULT {name} mark_ms={} sweep_ms={} reachable={} unreachable={}",
+            "RESULT {name} mark_ms={} sweep_ms={} reachable={} unreachable={} drop_ms={}",
             ms_num(s.mark),
             ms_num(s.sweep),
             s.reachable,
-            s.unreachable
+            s.unreachable,
+            ms_num(s.drop)
         );
     }
-    match (proc_status_mb("VmHWM"), baseline_mb) {
+    for line in extras.into_iter().flatten() {
+        out!("{line}");
+    }
+    match (peak_mb, baseline_mb) {
         (Some(peak), Some(baseline)) => {
             out!("RESULT peak_above_graphs_mb={:.1}", peak - baseline)
         }
         _ => out!("RESULT peak_above_graphs_mb=nan"),
     }
-    match proc_status_mb("VmHWM") {
+    match peak_mb {
         Some(mb) => out!("RESULT peak_rss_mb={mb:.1}"),
         None => out!("RESULT peak_rss_mb=nan"),
     }
     ExitCode::SUCCESS
+}
+
+/// The resident graph's figures beyond the table, measured once the runs
+/// are done (see the module's documentation): prints what it measured and
+/// returns its RESULT lines.
+fn resident_extras(
+    graph: &mut Resident,
+    store: &NodeStore,
+    plan: &[ResidentChanges],
+    build_time: Duration,
+    runs: usize,
+) -> Vec<String> {
+    let references = graph.reference_count();
+    let built_bytes = graph.heap_bytes();
+    // The first commit after a build compacts: the build leaves every
+    // reference in the adjacency's delta lists.
+    let t = Instant::now();
+    if let Err(e) = graph.apply(&ResidentChanges::new()) {
+        eprintln!("bench_graph: an empty commit failed: {e}");
+    }
+    let compact_time = t.elapsed();
+    let compacted_bytes = graph.heap_bytes();
+    let applied = apply_changes(graph, plan);
+    let mut after: Vec<Duration> = (0..runs).map(|_| resident(graph).total()).collect();
+    let after = median(&mut after);
+    // The same nodes and roots without a reference: what the nodes cost.
+    let (mut bare, _) = build_resident(&mut NodesOnly(store));
+    drop(resident(&mut bare));
+    let bare_bytes = bare.heap_bytes();
+    let nodes = bare.listed_count();
+    drop(bare);
+
+    let mb = |bytes: usize| bytes as f64 / (1 << 20) as f64;
+    out!(
+        "\nresident: built from one listing in {} ms; heap_bytes {:.1} MB as built, {:.1} MB compacted, {:.1} MB for the nodes and roots alone ({nodes} nodes, {references} references)",
+        ms_num(build_time),
+        mb(built_bytes),
+        mb(compacted_bytes),
+        mb(bare_bytes)
+    );
+    out!(
+        "resident: the first commit after the build took {} ms (it compacts the whole adjacency)",
+        ms_num(compact_time)
+    );
+    out!(
+        "resident: {} changes in {} batches (prepare + commit): {} ms, {:.0} ns a change, slowest batch {} ms",
+        applied.changes,
+        plan.len(),
+        ms_num(applied.total),
+        applied.ns_per_change(),
+        ms_num(applied.slowest)
+    );
+    out!(
+        "resident: after them, collect (mark + sweep + drop) {} ms, median of {runs}, not interleaved",
+        ms_num(after)
+    );
+    vec![
+        format!("RESULT resident_build ms={}", ms_num(build_time)),
+        format!(
+            "RESULT resident_change ns_per_change={:.1} changes={} batch={CHANGES_PER_BATCH} compact_ms={}",
+            applied.ns_per_change(),
+            applied.changes,
+            ms_num(compact_time)
+        ),
+        format!(
+            "RESULT resident_bytes per_node={:.1} per_reference={:.1} built_mb={:.1} compacted_mb={:.1}",
+            bare_bytes as f64 / nodes.max(1) as f64,
+            built_bytes.saturating_sub(bare_bytes) as f64 / references.max(1) as f64,
+            mb(built_bytes),
+            mb(compacted_bytes)
+        ),
+    ]
 }
 
 /// Barrier entries the writer makes in each collection of `--pause`.
@@ -720,6 +932,7 @@ fn pause_run(
 struct Summary {
     mark: Duration,
     sweep: Duration,
+    drop: Duration,
     total: Duration,
     reachable: usize,
     unreachable: usize,
@@ -731,6 +944,7 @@ impl Summary {
         Summary {
             mark: pick(|r| r.mark),
             sweep: pick(|r| r.sweep),
+            drop: pick(|r| r.drop),
             total: pick(Run::total),
             reachable: runs[0].reachable,
             unreachable: runs[0].unreachable,

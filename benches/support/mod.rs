@@ -14,9 +14,14 @@
 //!   1-based line number.
 //! - [`Csr`], [`NodeStore`], [`build_petgraph`]: the same graph in the form
 //!   each implementation wants, built outside any timed region.
-//! - The implementations, each returning a [`Run`] (mark and sweep timed
-//!   separately, reachable and unreachable counts): [`floor`], [`dense`],
-//!   [`node`], [`naive`], [`petgraph_dfs`].
+//! - The implementations, each returning a [`Run`] (mark, sweep and drop
+//!   timed separately, reachable and unreachable counts): [`floor`],
+//!   [`dense`], [`node`], [`naive`] (as it is, [`naive_presized`]),
+//!   [`petgraph_dfs`], [`resident`].
+//! - The resident graph's other figures: [`build_resident`],
+//!   [`plan_changes`] and [`apply_changes`], [`NodesOnly`] (for its bytes
+//!   per node), and [`Csr::renumbered`] with [`listing_order`] (the floor
+//!   in its numbering).
 //!
 //! "Reachable" is everywhere "listed and live": every node of the graph is
 //! listed, so `reachable + unreachable == node_count` for all of them, and
@@ -37,8 +42,8 @@ use std::time::{Duration, Instant};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, VisitMap};
 use resource_gc::{
-    Collection, CollectionContext, Collector, DenseCollector, DenseContext, DenseSink, Node,
-    NodeSink, Options, ReferenceSink, SharedContext, Stats, Strength,
+    Changes, Collection, CollectionContext, Collector, DenseCollector, DenseContext, DenseSink,
+    Node, NodeSink, Options, ReferenceSink, SharedContext, Stats, Strength,
 };
 
 // ---------------------------------------------------------------------------
@@ -753,6 +758,43 @@ impl Csr {
         let id = id as usize;
         &self.targets[self.offsets[id] as usize..self.offsets[id + 1] as usize]
     }
+    /// The same graph with node `i` renumbered `new_id[i]` (a permutation
+    /// of `0..node_count()`); each row keeps its edge order.
+    pub fn renumbered(&self, new_id: &[u32]) -> Self {
+        let n = self.node_count();
+        assert_eq!(new_id.len(), n, "one new id per node");
+        let mut old_id = vec![0u32; n];
+        for (old, &new) in new_id.iter().enumerate() {
+            old_id[new as usize] = old as u32;
+        }
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut targets = Vec::with_capacity(self.targets.len());
+        offsets.push(0);
+        for &old in &old_id {
+            targets.extend(self.targets_of(old).iter().map(|&t| new_id[t as usize]));
+            offsets.push(targets.len() as u32);
+        }
+        Csr {
+            offsets,
+            targets,
+            roots: self.roots.iter().map(|&r| new_id[r as usize]).collect(),
+        }
+    }
+}
+
+/// Each node's position in `store`'s listing (`refs.keys()`, the order in
+/// which `CollectionContext::all` lists it and so the order in which a
+/// resident graph built from it numbers it), by graph id.
+pub fn listing_order(g: &Graph, store: &NodeStore) -> Vec<u32> {
+    let ids: HashMap<(u8, &str, &str), u32> = (0..g.node_count() as u32)
+        .map(|id| ((g.kind(id), g.namespace(id), g.key(id)), id))
+        .collect();
+    let mut new_id = vec![0u32; g.node_count()];
+    for (position, node) in store.refs.keys().enumerate() {
+        let id = ids[&(node.kind, node.namespace.as_str(), node.key.as_str())];
+        new_id[id as usize] = position as u32;
+    }
+    new_id
 }
 
 /// A resource on the `Node` path: type, namespace, key, as containerd has
@@ -806,6 +848,14 @@ impl NodeStore {
     pub fn node_count(&self) -> usize {
         self.refs.len()
     }
+
+    /// Lists every node, as `all` does.
+    fn all_into(&self, nodes: &mut NodeSink<'_, u8, String, String>) {
+        nodes.reserve(self.refs.len());
+        for node in self.refs.keys() {
+            nodes.push(node);
+        }
+    }
 }
 
 /// What containerd does: list every key, emit the roots, and for each
@@ -817,10 +867,7 @@ impl CollectionContext for NodeStore {
     type Error = Infallible;
 
     fn all(&mut self, nodes: &mut NodeSink<'_, u8, String, String>) -> Result<(), Infallible> {
-        nodes.reserve(self.refs.len());
-        for node in self.refs.keys() {
-            nodes.push(node);
-        }
+        self.all_into(nodes);
         Ok(())
     }
 
@@ -960,6 +1007,12 @@ pub struct Run {
     /// Collecting the unreachable nodes into a `Vec`; for the crate's
     /// collectors, iterating `garbage()`.
     pub sweep: Duration,
+    /// Freeing what the run allocated, once the sweep is done: its marks,
+    /// sets, garbage `Vec` and collection; for a fresh collector, added by
+    /// whoever holds it, the collector (and with it its copies of the
+    /// nodes). What outlives the run (a reused collector, a resident
+    /// graph) is not dropped here.
+    pub drop: Duration,
     /// Listed nodes found live.
     pub reachable: usize,
     /// Listed nodes found unreachable (the length of the swept `Vec`).
@@ -969,8 +1022,9 @@ pub struct Run {
 }
 
 impl Run {
+    /// Mark, sweep and drop.
     pub fn total(&self) -> Duration {
-        self.mark + self.sweep
+        self.mark + self.sweep + self.drop
     }
 
     pub fn counts(&self) -> (usize, usize) {
@@ -1017,13 +1071,22 @@ pub fn floor(csr: &Csr) -> Run {
         }
     }
     let sweep = start.elapsed();
+    let unreachable = garbage.len();
     Run {
         mark,
         sweep,
-        reachable: n - garbage.len(),
-        unreachable: garbage.len(),
+        drop: dropped((garbage, marks, stack)),
+        reachable: n - unreachable,
+        unreachable,
         stats: None,
     }
+}
+
+/// How long dropping `value` takes.
+pub fn dropped<T>(value: T) -> Duration {
+    let start = Instant::now();
+    drop(value);
+    start.elapsed()
 }
 
 /// The CSR as a [`DenseContext`].
@@ -1061,19 +1124,26 @@ pub fn dense(csr: &Csr) -> Run {
     let start = Instant::now();
     let garbage: Vec<u32> = collection.garbage().collect();
     let sweep = start.elapsed();
+    let unreachable = garbage.len();
+    let stats = collection.stats().clone();
+    let start = Instant::now();
+    drop((garbage, collection));
+    drop(collector);
     Run {
         mark,
         sweep,
-        reachable: csr.node_count() - garbage.len(),
-        unreachable: garbage.len(),
-        stats: Some(collection.stats().clone()),
+        drop: start.elapsed(),
+        reachable: csr.node_count() - unreachable,
+        unreachable,
+        stats: Some(stats),
     }
 }
 
 /// The crate's `Node` path with `collector`, fresh or reused. The mark is
 /// the whole `collect()` (listing, roots, marking, and the internal sweep
-/// count); the sweep is iterating `garbage()` into a `Vec`. Dropping a
-/// fresh collector is the caller's, outside both.
+/// count); the sweep is iterating `garbage()` into a `Vec`; the drop is
+/// the collection's and the `Vec`'s. Dropping a fresh collector is the
+/// caller's, to add to [`Run::drop`].
 pub fn node<S: BuildHasher>(
     collector: &mut Collector<u8, String, String, S>,
     store: &mut NodeStore,
@@ -1099,7 +1169,9 @@ pub fn node_borrowed(store: &NodeStore) -> Run {
     let start = Instant::now();
     let mut collector = Collector::new();
     let result = collector.collect(&mut StoreView(store));
-    timed(start, result, "the borrowed Node collection")
+    let mut run = timed(start, result, "the borrowed Node collection");
+    run.drop += dropped(collector);
+    run
 }
 
 /// [`node_borrowed`] marking on `threads` threads.
@@ -1107,7 +1179,9 @@ pub fn node_borrowed_parallel(store: &NodeStore, threads: usize) -> Run {
     let start = Instant::now();
     let mut collector = Collector::new();
     let result = collector.collect_parallel(&mut StoreView(store), &parallel(threads));
-    timed(start, result, "the parallel borrowed Node collection")
+    let mut run = timed(start, result, "the parallel borrowed Node collection");
+    run.drop += dropped(collector);
+    run
 }
 
 fn parallel(threads: usize) -> Options {
@@ -1117,7 +1191,8 @@ fn parallel(threads: usize) -> Options {
 }
 
 /// A [`Run`] of a collection that started at `start`: the mark ends now,
-/// the sweep is iterating `garbage()` into a `Vec`.
+/// the sweep is iterating `garbage()` into a `Vec`, the drop is the
+/// collection's and the `Vec`'s.
 fn timed<E: fmt::Display, T, N, K, S>(
     start: Instant,
     result: Result<Collection<'_, T, N, K, S>, E>,
@@ -1138,39 +1213,40 @@ where
     let garbage: Vec<&Node<T, N, K>> = collection.garbage().collect();
     let sweep = start.elapsed();
     let stats = collection.stats().clone();
+    let unreachable = garbage.len();
     Run {
         mark,
         sweep,
-        reachable: stats.nodes_listed - garbage.len(),
-        unreachable: garbage.len(),
+        drop: dropped((garbage, collection)),
+        reachable: stats.nodes_listed - unreachable,
+        unreachable,
         stats: Some(stats),
     }
 }
 
-/// A fresh collector with the default (SipHash) hasher.
-pub fn node_fresh(store: &mut NodeStore) -> (Run, Collector<u8, String, String>) {
-    let mut collector = Collector::new();
-    (node(&mut collector, store), collector)
-}
-
-/// A fresh collector with foldhash.
-pub fn node_foldhash(
+/// [`node`] with a fresh collector, dropped in [`Run::drop`].
+pub fn node_fresh<S: BuildHasher>(
+    mut collector: Collector<u8, String, String, S>,
     store: &mut NodeStore,
-) -> (
-    Run,
-    Collector<u8, String, String, foldhash::fast::RandomState>,
-) {
-    let mut collector = Collector::with_hasher(foldhash::fast::RandomState::default());
-    (node(&mut collector, store), collector)
+) -> Run {
+    let mut run = node(&mut collector, store);
+    run.drop += dropped(collector);
+    run
 }
 
 /// containerd's tricolor mark, written naively: grey stack, `seen` (grey
 /// or black) and `black` sets of borrowed nodes hashed with `S`,
 /// references looked up in the store's map; sweep = every key not black.
-pub fn naive<S: BuildHasher + Default>(store: &NodeStore) -> Run {
+/// With `presize`, both sets are created with the store's node count as
+/// their capacity (as the crate's collectors reserve their table from
+/// the listing), so that neither rehashes as it grows.
+pub fn naive<S: BuildHasher + Default>(store: &NodeStore, presize: bool) -> Run {
     let start = Instant::now();
-    let mut seen: HashSet<&StoreNode, S> = HashSet::default();
-    let mut black: HashSet<&StoreNode, S> = HashSet::default();
+    let capacity = if presize { store.node_count() } else { 0 };
+    let mut seen: HashSet<&StoreNode, S> =
+        HashSet::with_capacity_and_hasher(capacity, S::default());
+    let mut black: HashSet<&StoreNode, S> =
+        HashSet::with_capacity_and_hasher(capacity, S::default());
     let mut grey: Vec<&StoreNode> = Vec::new();
     for root in &store.roots {
         if seen.insert(root) {
@@ -1189,23 +1265,30 @@ pub fn naive<S: BuildHasher + Default>(store: &NodeStore) -> Run {
     let start = Instant::now();
     let garbage: Vec<&StoreNode> = store.refs.keys().filter(|k| !black.contains(k)).collect();
     let sweep = start.elapsed();
+    let unreachable = garbage.len();
     Run {
         mark,
         sweep,
-        reachable: store.refs.len() - garbage.len(),
-        unreachable: garbage.len(),
+        drop: dropped((garbage, seen, black, grey)),
+        reachable: store.refs.len() - unreachable,
+        unreachable,
         stats: None,
     }
 }
 
 /// [`naive`] with SipHash (std's default).
 pub fn naive_sip(store: &NodeStore) -> Run {
-    naive::<RandomState>(store)
+    naive::<RandomState>(store, false)
+}
+
+/// [`naive`] with SipHash and both sets presized to the node count.
+pub fn naive_presized(store: &NodeStore) -> Run {
+    naive::<RandomState>(store, true)
 }
 
 /// [`naive`] with foldhash.
 pub fn naive_foldhash(store: &NodeStore) -> Run {
-    naive::<foldhash::fast::RandomState>(store)
+    naive::<foldhash::fast::RandomState>(store, false)
 }
 
 /// petgraph's `Dfs` from every root, one discovered set for all of them;
@@ -1227,13 +1310,279 @@ pub fn petgraph_dfs(pg: &DiGraph<(), ()>, roots: &[u32]) -> Run {
         .filter(|i| !dfs.discovered.is_visited(i))
         .collect();
     let sweep = start.elapsed();
+    let unreachable = garbage.len();
     Run {
         mark,
         sweep,
-        reachable: pg.node_count() - garbage.len(),
-        unreachable: garbage.len(),
+        drop: dropped((garbage, dfs)),
+        reachable: pg.node_count() - unreachable,
+        unreachable,
         stats: None,
     }
+}
+
+// ---------------------------------------------------------------------------
+// The resident graph
+
+/// The crate's [`resource_gc::Graph`] of the owned-key [`NodeStore`].
+pub type Resident = resource_gc::Graph<u8, String, String>;
+
+/// Changes to a [`Resident`] graph.
+pub type ResidentChanges = Changes<u8, String, String>;
+
+/// The resident graph of `store`, built from one listing
+/// ([`resource_gc::Graph::build`]), and how long that took.
+pub fn build_resident<C>(store: &mut C) -> (Resident, Duration)
+where
+    C: CollectionContext<Kind = u8, Namespace = String, Key = String>,
+    C::Error: fmt::Display,
+{
+    let start = Instant::now();
+    match Resident::build(store) {
+        Ok(graph) => (graph, start.elapsed()),
+        Err(e) => fail(&format!("building the resident graph failed: {e}")),
+    }
+}
+
+/// One collection over a built resident graph (`Graph::collect` with
+/// default options): the mark is the whole `collect()` call (its mark over
+/// dense ids and its own sweep into a list of ids), the sweep is iterating
+/// `garbage()` into a `Vec`, as for the crate's other collectors; the drop
+/// is the collection's and the `Vec`'s. The graph outlives the run, as the
+/// store does.
+pub fn resident(graph: &mut Resident) -> Run {
+    let options = Options::default();
+    let start = Instant::now();
+    let collection = match graph.collect(&options) {
+        Ok(collection) => collection,
+        Err(e) => fail(&format!("the resident collection failed: {e}")),
+    };
+    let mark = start.elapsed();
+    let start = Instant::now();
+    let garbage: Vec<&StoreNode> = collection.garbage().collect();
+    let sweep = start.elapsed();
+    let stats = collection.stats().clone();
+    let unreachable = garbage.len();
+    Run {
+        mark,
+        sweep,
+        drop: dropped((garbage, collection)),
+        reachable: stats.nodes_listed - unreachable,
+        unreachable,
+        stats: Some(stats),
+    }
+}
+
+/// A [`NodeStore`]'s nodes and roots without their references: its
+/// resident graph costs what a graph costs per node (and per root), so
+/// that the full graph's bytes less its bytes are the references' cost.
+pub struct NodesOnly<'a>(pub &'a NodeStore);
+
+impl CollectionContext for NodesOnly<'_> {
+    type Kind = u8;
+    type Namespace = String;
+    type Key = String;
+    type Error = Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSink<'_, u8, String, String>) -> Result<(), Infallible> {
+        self.0.all_into(nodes);
+        Ok(())
+    }
+
+    fn roots(
+        &mut self,
+        roots: &mut ReferenceSink<'_, u8, String, String>,
+    ) -> Result<(), Infallible> {
+        roots.strong_all(&self.0.roots);
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        _node: &StoreNode,
+        _refs: &mut ReferenceSink<'_, u8, String, String>,
+    ) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// One change of [`plan_changes`], in graph ids.
+#[derive(Clone, Copy, Debug)]
+enum Planned {
+    /// A new content blob, `bench/blob-<n>` in `from`'s namespace, and a
+    /// reference from `from` to it: two changes.
+    Blob {
+        from: u32,
+        n: usize,
+    },
+    AddReference {
+        from: u32,
+        to: u32,
+    },
+    RemoveReference {
+        from: u32,
+        to: u32,
+    },
+    AddRoot(u32),
+    RemoveRoot(u32),
+}
+
+/// `count` changes to report to the resident graph of `g`, deterministic
+/// in `seed`, staged `batch` to a [`Changes`] (one store transaction
+/// each). They come in rounds of six, all strong:
+///
+/// - a new node (a content blob) and a reference to it from a random
+///   existing node: two changes;
+/// - a reference added between two random existing nodes;
+/// - a reference removed: one of the graph's edges, each at most once, in
+///   random order (once they run out, the ones added here, oldest first);
+/// - a root added on a random existing node;
+/// - a root removed: one of the graph's roots, likewise.
+pub fn plan_changes(g: &Graph, count: usize, batch: usize, seed: u64) -> Vec<ResidentChanges> {
+    assert!(g.node_count() > 0 && batch > 0, "changes need a node");
+    let mut rng = Rng::new(seed);
+    let n = g.node_count();
+    // Partial Fisher-Yates over the edges and the roots: each drawn once.
+    let mut edge_order: Vec<u32> = (0..g.edges.len() as u32).collect();
+    let mut root_order: Vec<u32> = (0..g.roots.len() as u32).collect();
+    fn draw(order: &mut [u32], drawn: &mut usize, rng: &mut Rng) -> Option<u32> {
+        let i = *drawn;
+        if i >= order.len() {
+            return None;
+        }
+        let j = i + rng.below(order.len() - i);
+        order.swap(i, j);
+        *drawn += 1;
+        Some(order[i])
+    }
+    let (mut edges_drawn, mut roots_drawn) = (0, 0);
+    let (mut added_refs, mut added_roots) = (Vec::new(), Vec::new());
+    let (mut refs_removed, mut roots_removed) = (0, 0);
+    let mut planned = Vec::with_capacity(count);
+    let mut blobs = 0;
+    let mut changes = 0;
+    let mut round = 0usize;
+    while changes < count {
+        let change = match round % 5 {
+            0 => {
+                blobs += 1;
+                Planned::Blob {
+                    from: rng.below(n) as u32,
+                    n: blobs - 1,
+                }
+            }
+            1 => {
+                let (from, to) = (rng.below(n) as u32, rng.below(n) as u32);
+                added_refs.push((from, to));
+                Planned::AddReference { from, to }
+            }
+            2 => {
+                let (from, to) = match draw(&mut edge_order, &mut edges_drawn, &mut rng) {
+                    Some(e) => g.edges[e as usize],
+                    None => {
+                        refs_removed += 1;
+                        added_refs[refs_removed - 1]
+                    }
+                };
+                Planned::RemoveReference { from, to }
+            }
+            3 => {
+                let id = rng.below(n) as u32;
+                added_roots.push(id);
+                Planned::AddRoot(id)
+            }
+            _ => {
+                let id = match draw(&mut root_order, &mut roots_drawn, &mut rng) {
+                    Some(r) => g.roots[r as usize],
+                    None => {
+                        roots_removed += 1;
+                        added_roots[roots_removed - 1]
+                    }
+                };
+                Planned::RemoveRoot(id)
+            }
+        };
+        changes += if let Planned::Blob { .. } = change {
+            2
+        } else {
+            1
+        };
+        planned.push(change);
+        round += 1;
+    }
+    let mut out = Vec::new();
+    let mut staged = Changes::new();
+    for change in planned {
+        match change {
+            Planned::Blob { from, n } => {
+                let blob = Node::new(
+                    CONTENT,
+                    g.namespace(from).to_string(),
+                    format!("bench/blob-{n}"),
+                );
+                staged.add_node(blob.clone());
+                staged.add_reference(g.store_node(from), blob, Strength::Strong);
+            }
+            Planned::AddReference { from, to } => {
+                staged.add_reference(g.store_node(from), g.store_node(to), Strength::Strong);
+            }
+            Planned::RemoveReference { from, to } => {
+                staged.remove_reference(g.store_node(from), g.store_node(to), Strength::Strong);
+            }
+            Planned::AddRoot(id) => {
+                staged.add_root(g.store_node(id), Strength::Strong);
+            }
+            Planned::RemoveRoot(id) => {
+                staged.remove_root(g.store_node(id), Strength::Strong);
+            }
+        }
+        if staged.len() >= batch {
+            out.push(std::mem::take(&mut staged));
+        }
+    }
+    if !staged.is_empty() {
+        out.push(staged);
+    }
+    out
+}
+
+/// What [`apply_changes`] measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Applied {
+    /// Changes reported (`Changes::len` summed).
+    pub changes: usize,
+    /// `prepare` + `commit`, summed over the batches.
+    pub total: Duration,
+    /// The slowest batch: one that compacted stands out.
+    pub slowest: Duration,
+}
+
+impl Applied {
+    pub fn ns_per_change(&self) -> f64 {
+        self.total.as_secs_f64() * 1e9 / self.changes.max(1) as f64
+    }
+}
+
+/// Reports each batch of `plan` to `graph` in two steps, `prepare` then
+/// `commit`, as an embedder does around its store's commit; times those
+/// (staging the `Changes` is the caller's, inside its transaction).
+pub fn apply_changes(graph: &mut Resident, plan: &[ResidentChanges]) -> Applied {
+    let mut applied = Applied::default();
+    for changes in plan {
+        let start = Instant::now();
+        let prepared = match graph.prepare(changes) {
+            Ok(prepared) => prepared,
+            Err(e) => fail(&format!("preparing changes failed: {e}")),
+        };
+        if graph.commit(prepared).is_err() {
+            fail("committing changes failed: prepared on another graph");
+        }
+        let took = start.elapsed();
+        applied.total += took;
+        applied.slowest = applied.slowest.max(took);
+        applied.changes += changes.len();
+    }
+    applied
 }
 
 /// The collectors here cannot fail on these stores; if one does anyway,
@@ -1564,8 +1913,15 @@ mod tests {
         let expected = floor(&csr).counts();
         assert!(expected.0 > 0 && expected.1 > 0);
         assert_eq!(dense(&csr).counts(), expected);
-        assert_eq!(node_fresh(&mut store).0.counts(), expected);
+        assert_eq!(node_fresh(Collector::new(), &mut store).counts(), expected);
         assert_eq!(naive_sip(&store).counts(), expected);
+        assert_eq!(naive_presized(&store).counts(), expected);
+        let (mut graph, _) = build_resident(&mut store);
+        assert_eq!(resident(&mut graph).counts(), expected);
+        let plan = plan_changes(&g, 600, 100, 3);
+        assert_eq!(plan.iter().map(Changes::len).sum::<usize>(), 600);
+        let applied = apply_changes(&mut graph, &plan);
+        assert_eq!(applied.changes, 600);
         assert_eq!(
             petgraph_dfs(&build_petgraph(&g), &g.roots).counts(),
             expected
