@@ -28,6 +28,11 @@ impl BitSet {
         }
     }
 
+    /// The words, bit `i` of word `w` standing for id `64 * w + i`.
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     /// How many bits are set.
     pub(crate) fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()

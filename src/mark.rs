@@ -246,6 +246,35 @@ impl Marker {
         }
     }
 
+    /// The live bits of the ids `64 * word .. 64 * word + 64`, one bit an
+    /// id, as a [`crate::bitset::BitSet`] word: to sweep a set of ids a
+    /// word at a time. Ids beyond the marker are white.
+    #[inline]
+    pub(crate) fn live_bits(&self, word: usize) -> u64 {
+        let half = |at: usize| -> u64 {
+            let Some(colour) = self.colours.get(at) else {
+                return 0;
+            };
+            // The LIVE bit of each pair, packed: the even bits compacted.
+            let mut x = colour.load(Relaxed) & LIVE_BITS;
+            x = (x | x >> 1) & 0x3333_3333_3333_3333;
+            x = (x | x >> 2) & 0x0f0f_0f0f_0f0f_0f0f;
+            x = (x | x >> 4) & 0x00ff_00ff_00ff_00ff;
+            x = (x | x >> 8) & 0x0000_ffff_0000_ffff;
+            (x | x >> 16) & 0x0000_0000_ffff_ffff
+        };
+        let bits = half(2 * word) | half(2 * word + 1) << 32;
+        // Words past `len` may hold stale colours from a longer mark.
+        let first = word * 64;
+        if first + 64 <= self.len {
+            bits
+        } else if first >= self.len {
+            0
+        } else {
+            bits & ((1u64 << (self.len - first)) - 1)
+        }
+    }
+
     /// Bytes held by the colour bits and the grey and flat stacks.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -542,6 +571,30 @@ mod tests {
         m.grow(200);
         assert!(!m.is_live(150));
         assert!(!m.is_live(10_000), "beyond the marker is white");
+    }
+
+    #[test]
+    fn live_bits_are_the_live_ids_of_a_word() {
+        for len in [0, 1, 31, 32, 33, 64, 65, 100, 200] {
+            let mut m = Marker::default();
+            m.reset(len);
+            for id in (0..len as u32).filter(|id| id % 3 == 0 || id % 7 == 1) {
+                m.reach(
+                    id,
+                    if id % 2 == 0 {
+                        Reach::Flat
+                    } else {
+                        Reach::Strong
+                    },
+                );
+            }
+            for word in 0..4 {
+                let expected = (0..64)
+                    .filter(|bit| m.is_live((word * 64 + bit) as u32))
+                    .fold(0u64, |bits, bit| bits | 1 << bit);
+                assert_eq!(m.live_bits(word), expected, "len {len} word {word}");
+            }
+        }
     }
 
     #[test]

@@ -77,6 +77,9 @@ where
             builder.check()?;
             next += 1;
         }
+        // Everything went into the delta lists: into the compact base, in
+        // the order a mark reaches it.
+        graph.compact();
         Ok(graph)
     }
 }

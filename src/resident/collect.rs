@@ -59,11 +59,14 @@ where
         stats: &mut Stats,
     ) -> Result<(Vec<u32>, Option<Vec<(u32, u32)>>), GraphError<T, N, K>> {
         let sweep_start = Instant::now();
-        let mut swept: Vec<u32> = self
-            .listed
-            .iter()
-            .filter(|&id| !marker.is_live(id))
-            .collect();
+        let mut swept: Vec<u32> = Vec::new();
+        for (word, &listed) in self.listed.words().iter().enumerate() {
+            let mut dead = listed & !marker.live_bits(word);
+            while dead != 0 {
+                swept.push((word * 64) as u32 + dead.trailing_zeros());
+                dead &= dead - 1;
+            }
+        }
         stats.nodes_swept = swept.len();
         let limit = options.sweep_limit;
         if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
@@ -120,6 +123,7 @@ where
         let mut mark = Mark {
             marker: &mut *marker,
             listed: &self.listed,
+            any_unlisted: self.listed_count < self.nodes.len(),
             deadlines: &self.deadlines,
             now,
             stats: &mut stats,
@@ -127,9 +131,11 @@ where
             expired_from: Vec::new(),
             candidates: None,
             turned: 0,
+            counts: EdgeCounts::default(),
         };
 
-        for (&edge, _) in &self.roots {
+        // Last pushed, first marked: in the order compaction numbered them.
+        for (&edge, _) in self.roots.iter().rev() {
             let (id, _, expires) = unpack(edge);
             if skip == Some(id) {
                 continue;
@@ -167,20 +173,30 @@ where
         mark: &mut Mark<'_>,
         checkpoint: &mut Checkpoint,
     ) -> Result<(), GraphError<T, N, K>> {
+        let bound = self.bound.edge_count() > 0;
         while let Some((id, reach)) = mark.marker.pop_grey(true) {
+            // The compact row straight, no closure: this loop is the mark.
+            for &edge in self.references.base_row(id) {
+                if edge != adjacency::NIL {
+                    mark.follow(id, reach, edge);
+                }
+            }
             self.references
-                .for_each(id, |edge| mark.follow(id, reach, edge));
-            self.bound.for_each(id, |edge| mark.follow(id, reach, edge));
+                .for_each_added(id, |edge| mark.follow(id, reach, edge));
+            if bound {
+                self.bound.for_each(id, |edge| mark.follow(id, reach, edge));
+            }
             let expanded = match reach {
-                Reach::Strong => &mut mark.stats.nodes_expanded,
-                Reach::Flat => &mut mark.stats.nodes_expanded_flat,
+                Reach::Strong => &mut mark.counts.expanded,
+                Reach::Flat => &mut mark.counts.expanded_flat,
             };
             *expanded += 1;
-            if (mark.stats.nodes_expanded + mark.stats.nodes_expanded_flat) % CHECKPOINT_EVERY == 0
-            {
+            if (mark.counts.expanded + mark.counts.expanded_flat) % CHECKPOINT_EVERY == 0 {
+                mark.flush();
                 checkpoint.check(&mut (), Phase::Marking, mark.stats, |_, _| Flow::Continue)?;
             }
         }
+        mark.flush();
         Ok(())
     }
 
@@ -276,6 +292,9 @@ pub(super) fn check_options<E, R>(options: &Options) -> Result<(), Error<E, R>> 
 pub(super) struct Mark<'a> {
     pub(super) marker: &'a mut Marker,
     pub(super) listed: &'a BitSet,
+    /// Whether any node is unlisted: if none, no edge is dead, and the
+    /// mark need not look.
+    pub(super) any_unlisted: bool,
     pub(super) deadlines: &'a HashMap<(u32, u32), SystemTime>,
     pub(super) now: SystemTime,
     pub(super) stats: &'a mut Stats,
@@ -287,11 +306,36 @@ pub(super) struct Mark<'a> {
     /// turn live now.
     pub(super) candidates: Option<&'a BitSet>,
     pub(super) turned: usize,
+    /// The per-edge and per-node counts, kept here rather than behind
+    /// `stats` so the row walk keeps them in registers; `expand` adds them
+    /// to `stats`.
+    pub(super) counts: EdgeCounts,
+}
+
+/// Counts the mark keeps by value while it walks rows.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct EdgeCounts {
+    followed: usize,
+    weak: usize,
+    dead: usize,
+    expanded: usize,
+    expanded_flat: usize,
 }
 
 impl Mark<'_> {
+    /// Adds the counts kept by value to `stats`.
+    fn flush(&mut self) {
+        let counts = std::mem::take(&mut self.counts);
+        let stats = &mut *self.stats;
+        stats.references_followed += counts.followed;
+        stats.weak_references += counts.weak;
+        stats.dead_edges += counts.dead;
+        stats.nodes_expanded += counts.expanded;
+        stats.nodes_expanded_flat += counts.expanded_flat;
+    }
+
     /// Reaches `id`; in a short part, counts a candidate turned live.
-    #[inline]
+    #[inline(always)]
     pub(super) fn reach(&mut self, id: u32, reach: Reach) {
         let turned = self.marker.reach(id, reach);
         if turned
@@ -342,12 +386,14 @@ impl Mark<'_> {
         }
     }
 
-    #[inline]
+    // Once per edge: inlined into the row walk, it costs what the dense
+    // path's sink costs.
+    #[inline(always)]
     fn follow(&mut self, from: u32, reach: Reach, edge: u32) {
         let (to, strength, expires) = unpack(edge);
         let Some(next) = reach.through(strength) else {
             if reach == Reach::Strong {
-                self.stats.weak_references += 1;
+                self.counts.weak += 1;
             }
             return;
         };
@@ -358,9 +404,9 @@ impl Mark<'_> {
                 return;
             }
         }
-        self.stats.references_followed += 1;
-        if !self.listed.contains(to) {
-            self.stats.dead_edges += 1;
+        self.counts.followed += 1;
+        if self.any_unlisted && !self.listed.contains(to) {
+            self.counts.dead += 1;
         }
         self.reach(to, next);
     }

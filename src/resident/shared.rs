@@ -478,6 +478,7 @@ where
         let mut mark = collect::Mark {
             marker: &mut marker,
             listed: &self.listed,
+            any_unlisted: self.listed_count < self.nodes.len(),
             deadlines: &self.deadlines,
             now,
             stats,
@@ -485,6 +486,7 @@ where
             expired_from: Vec::new(),
             candidates: Some(candidates),
             turned: 0,
+            counts: Default::default(),
         };
         for &id in reported {
             mark.reach(id, Reach::Strong);
