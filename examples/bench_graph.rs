@@ -784,7 +784,123 @@ fn pause(graph: Graph, runs: usize) -> ExitCode {
             ms_num(collect_ms)
         );
     }
+    resident_pause(&mut store, &graph, &writes, runs);
     ExitCode::SUCCESS
+}
+
+/// `--pause` for the resident graph: a `SharedGraph` built from one
+/// listing of the same owned-key store; each round, a writer thread makes
+/// the same writes as `Changes` (one prepare and commit each, a
+/// transaction a write) either spread over the long part (`mark`: they
+/// queue) or all after it (every one is then `finish`'s); `finish` takes
+/// them in. Prints `RESULT resident_pause_spread …` and
+/// `RESULT resident_pause_tail entries=… finish_ms=… apply_ms=… mark_ms=…
+/// long_ms=…` (medians): `finish_ms` is the whole short part, writers
+/// held out.
+fn resident_pause(store: &mut NodeStore, graph: &Graph, writes: &[Change], runs: usize) {
+    let (built, build) = build_resident(store);
+    out!("\nresident: built from one listing in {} ms", ms_num(build));
+    let shared = resource_gc::SharedGraph::new(built);
+    let changes: Vec<ResidentChanges> = writes
+        .iter()
+        .enumerate()
+        .map(|(i, &write)| {
+            let mut changes = ResidentChanges::new();
+            match write {
+                Change::Reference { from, to } => {
+                    changes.add_reference(
+                        graph.store_node(from),
+                        graph.store_node(to),
+                        resource_gc::Strength::Strong,
+                    );
+                }
+                Change::Root { to } => {
+                    let root = resource_gc::Node::new(
+                        support::IMAGE,
+                        graph.namespace(to).to_string(),
+                        format!("bench/new-image-{i}"),
+                    );
+                    changes
+                        .add_root(root.clone(), resource_gc::Strength::Strong)
+                        .add_reference(root, graph.store_node(to), resource_gc::Strength::Strong);
+                }
+            }
+            changes
+        })
+        .collect();
+    let options = Options::default();
+    // The long part's length, for spreading the writes over it.
+    let probe = Instant::now();
+    let marking = shared.mark(&options);
+    let long_estimate = probe.elapsed();
+    if let Err(e) = marking.finish(|_| ()) {
+        eprintln!("bench_graph: resident pause: {e}");
+        return;
+    }
+    for (label, spread) in [
+        ("resident_pause_spread", true),
+        ("resident_pause_tail", false),
+    ] {
+        let mut rows: Vec<(Duration, Duration, Duration, Duration, usize)> = Vec::new();
+        for round in 1..=runs {
+            let long_done = AtomicBool::new(false);
+            let (long, pause) = thread::scope(|scope| {
+                let writer = scope.spawn(|| {
+                    let begun = Instant::now();
+                    for (i, changes) in changes.iter().enumerate() {
+                        if spread {
+                            let due =
+                                long_estimate.mul_f64((i + 1) as f64 / (changes.len() + 1) as f64);
+                            if let Some(wait) = due.checked_sub(begun.elapsed()) {
+                                thread::sleep(wait);
+                            }
+                        } else {
+                            while !long_done.load(Ordering::Acquire) {
+                                thread::sleep(Duration::from_micros(200));
+                            }
+                        }
+                        let staged = shared.prepare(changes.clone()).expect("the graph has room");
+                        shared.commit(staged).expect("staged on this graph");
+                    }
+                });
+                let start = Instant::now();
+                let marking = shared.mark(&options);
+                let long = start.elapsed();
+                long_done.store(true, Ordering::Release);
+                // Not the collection's time: the writer's last writes.
+                writer.join().expect("the writer panicked");
+                let finished = marking.finish(|collection| collection.garbage().len());
+                (long, finished)
+            });
+            let (swept, pause) = match pause {
+                Ok(done) => done,
+                Err(e) => {
+                    eprintln!("bench_graph: {label}, round {round}: {e}");
+                    return;
+                }
+            };
+            out!(
+                "round {round}: {label:<22} long part {} ms, finish {} ms (apply {} ms, mark {} ms), {} nodes named, swept {swept}",
+                ms_num(long),
+                ms_num(pause.whole),
+                ms_num(pause.apply),
+                ms_num(pause.mark),
+                pause.queued
+            );
+            rows.push((pause.whole, pause.apply, pause.mark, long, pause.queued));
+        }
+        let pick = |f: fn(&(Duration, Duration, Duration, Duration, usize)) -> Duration| {
+            median(&mut rows.iter().map(f).collect::<Vec<_>>())
+        };
+        out!(
+            "RESULT {label} entries={ENTRIES} writes={} finish_ms={} apply_ms={} mark_ms={} long_ms={}",
+            changes.len(),
+            ms_num(pick(|r| r.0)),
+            ms_num(pick(|r| r.1)),
+            ms_num(pick(|r| r.2)),
+            ms_num(pick(|r| r.3))
+        );
+    }
 }
 
 /// When the writer of a `--pause` run writes.

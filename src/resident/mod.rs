@@ -350,7 +350,16 @@ where
             .map(|node| node.expect("every new id is some old id's"))
             .collect();
         self.table.clear();
+        // Room for a quarter more nodes: growing the table rehashes every
+        // node, and that should happen once per compaction at most, not
+        // in the middle of a collection's short part. A hint: dropped if
+        // the allocator cannot meet it.
+        let headroom = rows / 4;
+        let _ = self.nodes.try_reserve(headroom);
         let (nodes, hasher) = (&self.nodes, &self.hasher);
+        let _ = self
+            .table
+            .try_reserve(rows + headroom, |&id| hasher.hash_one(&nodes[id as usize]));
         for id in 0..rows as u32 {
             let hash = hasher.hash_one(&nodes[id as usize]);
             self.table
