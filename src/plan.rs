@@ -121,13 +121,18 @@ impl<R> Plan<R> {
         self
     }
 
-    /// The live nodes that held less than they name when the plan was
-    /// made: reached only flat, so that their references beyond their
+    /// The nodes that held less than they name when the plan was made:
+    /// live nodes reached only flat, so that their references beyond their
     /// structure were not followed, or naming something through a lease
-    /// already expired. A writer that reports one of them (a flat-held
-    /// snapshot now held strongly, a lease renewed) may have made any node
-    /// of the plan live again, so [`apply_watched`](Self::apply_watched)
-    /// then keeps everything not removed yet. Recorded by
+    /// already expired; and, with known [`references`](Self::references),
+    /// nodes of the plan that name, directly or through the plan, a node
+    /// the collection did not read in full (one of those live nodes, or a
+    /// node it neither listed nor reached), which may name more of the
+    /// plan than its references say. A writer that reports one of them (a
+    /// flat-held snapshot now held strongly, a lease renewed, a tag on a
+    /// manifest that names such a snapshot) may have made any node of the
+    /// plan live again, so [`apply_watched`](Self::apply_watched) then
+    /// keeps everything not removed yet. Recorded by
     /// [`Collection::plan`](crate::Collection::plan); empty for a plan
     /// made with [`new`](Self::new).
     pub fn partly_held(&self) -> &[R] {
@@ -362,8 +367,9 @@ where
         watch: &crate::Watch<T, N, K>,
     ) -> Result<Report<Node<T, N, K>, M::Error>, ApplyError> {
         // Built at the first report: most applies see none.
-        // A node of the plan, at its position, or a partly held one.
-        let mut positions: Option<HashMap<&Node<T, N, K>, Option<usize>>> = None;
+        // A node's position in the plan, if it is in it, and whether it is
+        // partly held (a node of the plan may be both).
+        let mut positions: Option<HashMap<&Node<T, N, K>, (Option<usize>, bool)>> = None;
         let mut seen = 0;
         self.run(
             remover,
@@ -371,14 +377,23 @@ where
             |live_again: &mut Vec<Revived<Node<T, N, K>>>| {
                 seen = watch.reported_since(seen, |node| {
                     let positions = positions.get_or_insert_with(|| {
-                        let planned = self.nodes.iter().enumerate().map(|(at, n)| (n, Some(at)));
-                        let holders = self.partly_held.iter().map(|n| (n, None));
-                        holders.chain(planned).collect()
+                        let mut positions = HashMap::new();
+                        for (at, node) in self.nodes.iter().enumerate() {
+                            positions.entry(node).or_insert((None, false)).0 = Some(at);
+                        }
+                        for node in &self.partly_held {
+                            positions.entry(node).or_insert((None, false)).1 = true;
+                        }
+                        positions
                     });
-                    match positions.get(node) {
-                        Some(&Some(at)) => live_again.push(Revived::Planned(at)),
-                        Some(None) => live_again.push(Revived::Holder(node.clone())),
-                        None => {}
+                    let Some(&(at, holder)) = positions.get(node) else {
+                        return;
+                    };
+                    if let Some(at) = at {
+                        live_again.push(Revived::Planned(at));
+                    }
+                    if holder {
+                        live_again.push(Revived::Holder(node.clone()));
                     }
                 });
             },
@@ -721,8 +736,8 @@ pub enum Cause<R> {
     /// A node that failed to go, or was kept, still names it, directly or
     /// through others it names (or, without known references, it came
     /// after a failure, or a node writers made live again may name it); or
-    /// a live node writers reported held less than it names when the plan
-    /// was made ([`Plan::partly_held`]), and may hold it now.
+    /// a node writers reported held less than it names when the plan was
+    /// made ([`Plan::partly_held`]), and may hold it now.
     NamedBy(R),
     /// [`Protect::Abort`] stopped the apply before it.
     Aborted,
