@@ -203,6 +203,8 @@ impl<R> Plan<R> {
         let mut batch: Vec<usize> = Vec::with_capacity(batch_size);
         let mut batch_nodes: Vec<R> = Vec::with_capacity(batch_size);
         let mut live_again = Vec::new();
+        // Positions whose referents a node made live again has kept.
+        let mut revived_through = vec![false; self.nodes.len()];
         let mut at = 0;
         'plan: while at < self.nodes.len() {
             batch.clear();
@@ -246,15 +248,26 @@ impl<R> Plan<R> {
             for revival in live_again.drain(..) {
                 match revival {
                     Revived::Planned(at) => {
-                        if fate[at] != Fate::Pending {
-                            continue;
+                        if fate[at] == Fate::Pending {
+                            fate[at] = Fate::Kept;
+                            report.skipped.push(Skip {
+                                node: self.nodes[at].clone(),
+                                cause: Cause::Reported,
+                            });
                         }
-                        fate[at] = Fate::Kept;
-                        report.skipped.push(Skip {
-                            node: self.nodes[at].clone(),
-                            cause: Cause::Reported,
-                        });
-                        referents.skip_revived(at, &mut fate, &self.nodes, &mut report.skipped);
+                        // Whatever became of it: removed, it may have been
+                        // written again under its key; failed or kept, it
+                        // kept only what it names through nodes still
+                        // there. Live now, it holds what it names, through
+                        // nodes removed too (a removed parent's children
+                        // still declare it).
+                        referents.skip_revived(
+                            at,
+                            &mut fate,
+                            &mut revived_through,
+                            &self.nodes,
+                            &mut report.skipped,
+                        );
                     }
                     Revived::Holder(holder) => {
                         for (at, fate) in fate.iter_mut().enumerate() {
@@ -346,7 +359,10 @@ where
     /// node of the plan reported live since (a new reference to it, a root
     /// on it, a lease renewed) is not removed, nor is anything it names,
     /// through any number of the plan's references; each is reported
-    /// skipped, [`Cause::Reported`] or [`Cause::NamedBy`]. Without known
+    /// skipped, [`Cause::Reported`] or [`Cause::NamedBy`]. The references
+    /// are followed through nodes already removed too, and from a
+    /// reported node already removed: written again under its key, it is
+    /// still the parent its children's back-references name. Without known
     /// references ([`references`](Self::references) is `None`), one such
     /// report keeps everything not removed yet.
     ///
@@ -434,25 +450,45 @@ impl<'a> Referents<'a> {
     }
 
     /// As [`skip`](Self::skip), for a node writers made live again, which
-    /// may sit anywhere in the plan: without known references, everything
-    /// not removed yet stays.
+    /// may sit anywhere in the plan: its references are followed through
+    /// every node, removed, failed or kept ones too, each once over the
+    /// apply (`through`); without known references, everything not
+    /// removed yet stays.
     fn skip_revived<R: Clone>(
         &self,
         from: usize,
         fate: &mut [Fate],
+        through: &mut [bool],
         nodes: &[R],
         out: &mut Vec<Skip<R>>,
     ) {
-        if self.refs.is_some() {
-            return self.skip(from, fate, nodes, out);
-        }
-        for (position, fate) in fate.iter_mut().enumerate() {
-            if *fate == Fate::Pending {
-                *fate = Fate::Kept;
+        let keep = |position: usize, fate: &mut [Fate], out: &mut Vec<Skip<R>>| {
+            if fate[position] == Fate::Pending {
+                fate[position] = Fate::Kept;
                 out.push(Skip {
                     node: nodes[position].clone(),
                     cause: Cause::NamedBy(nodes[from].clone()),
                 });
+            }
+        };
+        let Some(refs) = self.refs else {
+            for position in 0..self.len {
+                keep(position, fate, out);
+            }
+            return;
+        };
+        if std::mem::replace(&mut through[from], true) {
+            return;
+        }
+        let mut stack = vec![from];
+        while let Some(at) = stack.pop() {
+            let first = refs.partition_point(|&(f, _)| (f as usize) < at);
+            for &(_, to) in refs[first..].iter().take_while(|&&(f, _)| f as usize == at) {
+                let to = to as usize;
+                keep(to, fate, out);
+                if !std::mem::replace(&mut through[to], true) {
+                    stack.push(to);
+                }
             }
         }
     }

@@ -638,3 +638,40 @@ fn a_planned_node_naming_a_node_turned_flat_at_finish_keeps_the_rest() {
         [(1, Cause::Reported), (3, Cause::NamedBy(1))]
     );
 }
+
+/// Found by the property test (`src/plan.rs`, `run`): a back-reference
+/// from parent 1 to child 2 is declared by 2, and outlives 1. Once 1 is
+/// removed, a report that makes it live again — 1 written again under its
+/// key and rooted, or 3, which names it, rooted — was ignored (1 was not
+/// pending) or stopped at it (the plan's references were followed through
+/// pending nodes only), and 2 went while live. The references of a node
+/// made live again are followed through nodes already removed.
+#[test]
+fn a_node_made_live_after_its_removal_keeps_what_names_it_as_parent() {
+    use Strength::Strong;
+    let mut written_again = Store::with([1, 2]);
+    written_again.back(2, 1, Strong);
+    let writes = [
+        (When::AfterRemove(0), Write::Create { key: 1 }),
+        (When::AfterRemove(0), root(1)),
+    ];
+    let (plan, report) = apply_with(&mut written_again, SweepOrder::ReferrersFirst, 1, &writes);
+    assert_eq!(keys(plan.nodes()), [1, 2]);
+    assert_eq!(keys(&report.removed), [1]);
+    assert_eq!(skipped(&report), [(2, Cause::NamedBy(1))]);
+
+    // 1 ⇄ 3 is a cycle: 1 goes first, then 3 is rooted.
+    let mut named = Store::with([1, 2, 3]);
+    named
+        .edge(1, 3, Strong)
+        .edge(3, 1, Strong)
+        .back(2, 1, Strong);
+    let writes = [(When::AfterRemove(0), root(3))];
+    let (plan, report) = apply_with(&mut named, SweepOrder::ReferrersFirst, 1, &writes);
+    assert_eq!(keys(plan.nodes()), [1, 3, 2]);
+    assert_eq!(keys(&report.removed), [1]);
+    assert_eq!(
+        skipped(&report),
+        [(3, Cause::Reported), (2, Cause::NamedBy(3))]
+    );
+}
