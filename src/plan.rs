@@ -371,10 +371,30 @@ where
     /// so either apply with the writers held out (one lock over the whole
     /// apply, as containerd removes under its database's lock), or, for a
     /// store whose writers commit between batches, have
-    /// [`Remover::remove`] call [`Watch::reported_any`](crate::Watch::reported_any)
-    /// on its batch inside its own transaction and fail the batch if it
-    /// answers yes: the batch stays, what it names stays, and the report
-    /// says so.
+    /// [`Remover::remove`], inside its own transaction, fail the batch if
+    /// the watch holds a report made since the last
+    /// [`Remover::protect`] call, which comes just before the check: keep
+    /// the count [`Watch::reported_since`](crate::Watch::reported_since)
+    /// returns in `protect`, and ask again from it in `remove`. The batch
+    /// stays, what it names stays, the report says so, and the next check
+    /// sees the report. Asking only whether a node of the batch was
+    /// reported ([`Watch::reported_any`](crate::Watch::reported_any)) is
+    /// not enough: a report of a node later in a plan without references,
+    /// or of a [`partly_held`](Self::partly_held) one, may make nodes of
+    /// the batch live without naming them.
+    ///
+    /// What is removed stays removed: a node made live again keeps what it
+    /// names that is not removed yet. In referrers-first order
+    /// ([`SweepOrder::ReferrersFirst`](crate::SweepOrder::ReferrersFirst))
+    /// a node still in the store names nothing of the plan already
+    /// removed, except within a cycle; in listing order it may, and a flat
+    /// hold made strong or a lease renewed may name what was removed while
+    /// it held it flat or not at all, as after any collection.
+    ///
+    /// A node the collection neither listed nor reached (an unlisted image
+    /// no root held when the plan was made) is unknown to the plan: a
+    /// report of it keeps nothing. A writer that roots or references such
+    /// a node while it names nodes of the plan must report those too.
     #[allow(clippy::type_complexity)] // `Report<R, E>` with `R` spelled out.
     pub fn apply_watched<M: Remover<Node<T, N, K>>>(
         &self,
