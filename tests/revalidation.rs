@@ -1,17 +1,52 @@
-//! `Plan::apply_watched`: a plan applied later than it was made,
-//! re-validated against what writers reported through the barrier since.
+//! `Barrier::watch` and `Plan::apply_watched`: a plan applied later than it
+//! was made, re-validated against what writers reported through the
+//! barrier since.
 //!
-//! The model store, its writers (who report by the barrier's rule) and a
-//! remover that checks each batch against a naive oracle just before it
-//! commits; the minimal reproductions of problems found in `src/`. The
-//! rest of the suite, the property test among it, is to follow.
-#![allow(dead_code)] // What the rest of the suite will use.
+//! The model store has candidates (listed), unlisted resources (never
+//! listed, never removed: images, containers), roots, references and
+//! back-references of every strength, some references with a deadline
+//! (leases). Writers change it through `Write`, which reports by the
+//! barrier's rule: the target of every reference or root added or made
+//! stronger, the lease of every deadline renewed; deletions, and a
+//! candidate written again under its key and not rooted, report nothing. A
+//! writer reports only nodes the plan knows (`apply_watched` documents
+//! why).
+//!
+//! What re-validation must give, checked against a naive oracle (a
+//! fixpoint over strong, flat and structural reach, a deadline holding
+//! while `now <= deadline`):
+//!
+//! - **at every removal**, no node of the batch is reachable in the store
+//!   as it is when the batch commits (writes made before it included);
+//! - **at the end**, no removed node (not written again) is reachable in
+//!   the final store, for a plan whose references are acyclic and no
+//!   partly held node reported. Otherwise a node made live again may name
+//!   one removed before the report, and nothing can keep what is already
+//!   gone: with the listing order, or within a cycle, a node of the plan
+//!   that names one removed in an earlier batch; a flat root made strong,
+//!   or a lease renewed, whose node names what a batch removed while it
+//!   held it flat or not at all (as it would be after any collection: that
+//!   is what a flat or an expired hold means);
+//! - every removed node was in the plan, and the report partitions it.
+//!
+//! Writes happen before the apply, inside `Remover::protect` and after a
+//! batch commits, all of which the check before each batch sees; and, with
+//! a remover that checks again inside its own transaction, at the start of
+//! `remove`, in the residual window the check cannot see.
+//!
+//! The negative controls run the same checks with plain `Plan::apply`, and
+//! with a remover that checks only `Watch::reported_any(batch)`, and find
+//! violations: the checks can fail. Three tests are minimal reproductions
+//! of problems found in `src/` (see their comments).
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 use resource_gc::{
     ApplyOptions, Barrier, Cause, CollectionContext, Collector, Node, NodeSinkOf, Options, Plan,
     Protect, ReferenceSinkOf, Remover, Report, Strength, SweepOrder, Watch,
@@ -34,6 +69,9 @@ const HOUR: Duration = Duration::from_secs(3600);
 fn options(order: SweepOrder) -> Options {
     Options::default().now(now()).sweep_order(order)
 }
+
+// ---------------------------------------------------------------------------
+// The model store.
 
 /// A root (`from` is `None`) or a reference, of a strength, until a
 /// deadline if it has one.
@@ -217,6 +255,9 @@ fn keys(nodes: &[Res]) -> Vec<u32> {
     nodes.iter().map(|node| node.key).collect()
 }
 
+// ---------------------------------------------------------------------------
+// Writers.
+
 /// A writer's change, reported by the barrier's rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Write {
@@ -237,9 +278,10 @@ enum Write {
     /// Every hold `from → to` goes: reports nothing.
     Delete { from: Option<u32>, to: u32 },
     /// A candidate removed is written again under its key, naming nothing
-    /// (what back-references name it is still there): reports nothing,
-    /// nothing holds it yet.
-    Create { key: u32 },
+    /// (the back-references naming it as parent are still there), and
+    /// rooted strongly if `rooted`: reports it if rooted, else nothing,
+    /// as nothing holds it yet.
+    Create { key: u32, rooted: bool },
 }
 
 /// When a write commits.
@@ -324,7 +366,16 @@ fn write(
             store.holds.retain(|h| !matching(h, from, to));
             store.holds.len() != before
         }
-        Write::Create { key } => key < UNLISTED && store.listed.insert(key),
+        Write::Create { key, rooted } => {
+            if key >= UNLISTED || !store.listed.insert(key) {
+                return false;
+            }
+            if rooted {
+                store.root(key, Strength::Strong);
+                barrier.keep(&n(key));
+            }
+            true
+        }
     }
 }
 
@@ -486,8 +537,118 @@ fn check_partition(
     Ok(())
 }
 
-/// Applies `plan` watched, with `writes`, and checks the store against the
-/// oracle; returns the report and the keys removed.
+/// Whether the plan's references have a cycle.
+fn has_cycle(plan: &Plan<Res>) -> bool {
+    let Some(refs) = plan.references() else {
+        return false;
+    };
+    let at = |node: &Res| plan.nodes().iter().position(|m| m == node).unwrap();
+    let edges: Vec<(usize, usize)> = refs.map(|(a, b)| (at(a), at(b))).collect();
+    // Peel nodes with no referrer left; a cycle never peels.
+    let mut alive = vec![true; plan.len()];
+    loop {
+        let referred: BTreeSet<usize> = edges
+            .iter()
+            .filter(|&&(a, _)| alive[a])
+            .map(|&(_, b)| b)
+            .collect();
+        let peel: Vec<usize> = (0..plan.len())
+            .filter(|&p| alive[p] && !referred.contains(&p))
+            .collect();
+        if peel.is_empty() {
+            return alive.contains(&true);
+        }
+        peel.into_iter().for_each(|p| alive[p] = false);
+    }
+}
+
+/// One case: a store, a collection and a plan, a watch, writes and an
+/// apply (`order` and `batch_size` are `check_variants`' to vary).
+#[derive(Clone, Debug)]
+struct Case {
+    store: Store,
+    order: SweepOrder,
+    batch_size: usize,
+    writes: Vec<(When, Write)>,
+    failing: Vec<bool>,
+    /// The remover checks again in its transaction; writes may come in the
+    /// residual window.
+    recheck: Recheck,
+}
+
+/// How a case is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Apply {
+    Watched,
+    /// `Plan::apply`, ignoring the watch: the negative control.
+    Plain,
+}
+
+/// Runs a case; `Err` says what went wrong.
+fn check(case: &Case, how: Apply) -> Result<(), String> {
+    let mut store = case.store.clone();
+    let mut collector = Collector::new();
+    let barrier = collector.barrier();
+    let collection = collector
+        .collect_with(&mut store, &options(case.order))
+        .unwrap();
+    let plan = collection.plan();
+    // The store is what the collection saw: the watch starts here.
+    let watch = barrier.watch();
+    let live = store.live();
+    let known: BTreeSet<u32> = live.iter().copied().filter(|&k| k >= UNLISTED).collect();
+    let garbage: BTreeSet<u32> = store.listed.difference(&live).copied().collect();
+    if keys(plan.nodes()).into_iter().collect::<BTreeSet<_>>() != garbage {
+        return Err(format!(
+            "plan {:?}, oracle garbage {garbage:?}",
+            keys(plan.nodes())
+        ));
+    }
+
+    for &(when, w) in &case.writes {
+        if when == When::Before {
+            write(&mut store, &barrier, &known, w);
+        }
+    }
+    let mut applier = Applier::new(&mut store, &barrier, &known, &case.writes);
+    applier.failing = &case.failing;
+    applier = applier.rechecking(&watch, case.recheck);
+    let apply = ApplyOptions::default().batch_size(case.batch_size);
+    let report = match how {
+        Apply::Watched => plan.apply_watched(&mut applier, &apply, &watch),
+        Apply::Plain => plan.apply(&mut applier, &apply),
+    }
+    .unwrap();
+    let (removed, violations) = (
+        std::mem::take(&mut applier.removed),
+        std::mem::take(&mut applier.violations),
+    );
+    drop(applier);
+    if let Some(first) = violations.first() {
+        return Err(format!("{first} ({} in all)", violations.len()));
+    }
+    check_partition(&plan, &report, &removed)?;
+    let mut holder_reported = false;
+    watch.reported_since(0, |node| {
+        holder_reported |= plan.partly_held().contains(node);
+    });
+    if plan.references().is_some() && !has_cycle(&plan) && !holder_reported {
+        let live = store.live();
+        // Written again since, it is a new node.
+        let dangling = |node: &&Res| live.contains(&node.key) && !store.has(node.key);
+        if let Some(gone) = removed.iter().find(dangling) {
+            return Err(format!("{} was removed and is live at the end", gone.key));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Unit tests.
+
+/// Collects `store`, starts a watch, and applies the plan watched, with
+/// `writes`; checks each batch against the oracle and the report against
+/// the plan. Returns the plan and the report.
 fn apply_with(
     store: &mut Store,
     order: SweepOrder,
@@ -545,6 +706,166 @@ fn root(to: u32) -> Write {
         strength: Strength::Strong,
         lease: false,
     }
+}
+
+/// A writer references a planned node after the plan was made: it and
+/// what it names through the plan's references stay, the rest goes.
+#[test]
+fn a_node_referenced_after_the_plan_stays_with_what_it_names() {
+    use Strength::Strong;
+    // 0 is rooted; 1 → 2 → 3 and 4 → 5 are garbage.
+    let mut store = Store::with(0..6);
+    store
+        .root(0, Strong)
+        .edge(1, 2, Strong)
+        .edge(2, 3, Strong)
+        .edge(4, 5, Strong);
+    let add = Write::Add {
+        from: Some(0),
+        to: 2,
+        strength: Strong,
+        lease: false,
+    };
+    let (plan, report) = apply_with(
+        &mut store,
+        SweepOrder::ReferrersFirst,
+        256,
+        &[(When::Before, add)],
+    );
+    assert_eq!(plan.len(), 5);
+    assert_eq!(keys(&report.removed), [1, 4, 5]);
+    assert_eq!(
+        skipped(&report),
+        [(2, Cause::Reported), (3, Cause::NamedBy(2))]
+    );
+    assert_eq!(store.listed, BTreeSet::from([0, 2, 3]));
+}
+
+/// The same reference made between two batches, from inside `protect`,
+/// and after a batch committed: each is seen before the next batch.
+#[test]
+fn reports_between_batches_are_seen_before_the_next_one() {
+    use Strength::Strong;
+    // Garbage 1 → 2 → 3 → 4, referrers first, one node a batch.
+    let mut base = Store::with(1..5);
+    base.edge(1, 2, Strong)
+        .edge(2, 3, Strong)
+        .edge(3, 4, Strong);
+    for when in [When::Protect(1), When::AfterRemove(0)] {
+        // The first batch removes 1; then a root on 3 keeps 3 and 4. From
+        // protect(1), the node asked about is 2: it goes, 3 was reported
+        // before its batch.
+        let mut store = base.clone();
+        let (_, report) = apply_with(
+            &mut store,
+            SweepOrder::ReferrersFirst,
+            1,
+            &[(when, root(3))],
+        );
+        assert_eq!(keys(&report.removed), [1, 2], "{when:?}");
+        assert_eq!(
+            skipped(&report),
+            [(3, Cause::Reported), (4, Cause::NamedBy(3))]
+        );
+    }
+}
+
+/// Without references (the listing order), one report of a planned node
+/// keeps everything not removed yet.
+#[test]
+fn without_references_one_report_keeps_everything_not_removed_yet() {
+    // Garbage 1..=5, unrelated; two a batch. After the first batch, a
+    // root on 5.
+    let mut store = Store::with(1..6);
+    let (plan, report) = apply_with(
+        &mut store,
+        SweepOrder::Listing,
+        2,
+        &[(When::AfterRemove(0), root(5))],
+    );
+    assert!(plan.references().is_none());
+    assert_eq!(keys(&report.removed), [1, 2]);
+    assert_eq!(
+        skipped(&report),
+        [
+            (5, Cause::Reported),
+            (3, Cause::NamedBy(5)),
+            (4, Cause::NamedBy(5))
+        ]
+    );
+    assert_eq!(store.listed, BTreeSet::from([3, 4, 5]));
+}
+
+/// A report of a node outside the plan (live, or new) keeps nothing.
+#[test]
+fn a_report_of_a_node_outside_the_plan_keeps_nothing() {
+    let mut store = Store::with(0..3);
+    store.root(0, Strength::Strong);
+    let (_, report) = apply_with(
+        &mut store,
+        SweepOrder::Listing,
+        256,
+        &[(When::Before, root(0))],
+    );
+    assert_eq!(keys(&report.removed), [1, 2]);
+    assert!(report.is_complete());
+}
+
+/// A flat root on snapshot 1 whose strong reference names content 2: 2 is
+/// garbage, 1 is partly held. A root made strong on 1 keeps everything not
+/// removed yet; without the report, 2 goes.
+#[test]
+fn a_flat_root_made_strong_keeps_the_rest_of_the_plan() {
+    use Strength::{Flat, Strong};
+    for order in [SweepOrder::ReferrersFirst, SweepOrder::Listing] {
+        let mut base = Store::with(1..4);
+        base.root(1, Flat).edge(1, 2, Strong);
+        let plan = plan_of(&mut base.clone(), order);
+        assert_eq!(keys(plan.nodes()), [2, 3]);
+        assert_eq!(keys(plan.partly_held()), [1]);
+
+        let strong = Write::Strengthen { from: None, to: 1 };
+        let mut store = base.clone();
+        let (_, report) = apply_with(&mut store, order, 256, &[(When::Before, strong)]);
+        assert_eq!(report.removed, []);
+        assert_eq!(
+            skipped(&report),
+            [(2, Cause::NamedBy(1)), (3, Cause::NamedBy(1))]
+        );
+
+        let mut store = base.clone();
+        let (_, report) = apply_with(&mut store, order, 256, &[]);
+        assert_eq!(keys(&report.removed), [2, 3], "the control");
+    }
+}
+
+/// A live lease 1 whose hold on blob 2 expired: 1 is partly held.
+/// Renewed (1 reported), it keeps the rest of the plan.
+#[test]
+fn renewing_an_expired_hold_of_a_live_node_keeps_the_rest() {
+    use Strength::Strong;
+    let mut base = Store::with(1..4);
+    base.root(1, Strong)
+        .hold(Some(1), 2, Strong, Some(now() - HOUR));
+    let plan = plan_of(&mut base.clone(), SweepOrder::ReferrersFirst);
+    assert_eq!(keys(plan.nodes()), [2, 3]);
+    assert_eq!(keys(plan.partly_held()), [1]);
+    let renew = Write::Renew {
+        from: Some(1),
+        to: 2,
+    };
+    let mut store = base.clone();
+    let (_, report) = apply_with(
+        &mut store,
+        SweepOrder::ReferrersFirst,
+        256,
+        &[(When::Before, renew)],
+    );
+    assert_eq!(report.removed, []);
+    assert_eq!(
+        skipped(&report),
+        [(2, Cause::NamedBy(1)), (3, Cause::NamedBy(1))]
+    );
 }
 
 /// Found by the property test (`src/collector/collection.rs`, `plan`): a
@@ -652,7 +973,13 @@ fn a_node_made_live_after_its_removal_keeps_what_names_it_as_parent() {
     let mut written_again = Store::with([1, 2]);
     written_again.back(2, 1, Strong);
     let writes = [
-        (When::AfterRemove(0), Write::Create { key: 1 }),
+        (
+            When::AfterRemove(0),
+            Write::Create {
+                key: 1,
+                rooted: false,
+            },
+        ),
         (When::AfterRemove(0), root(1)),
     ];
     let (plan, report) = apply_with(&mut written_again, SweepOrder::ReferrersFirst, 1, &writes);
@@ -675,6 +1002,157 @@ fn a_node_made_live_after_its_removal_keeps_what_names_it_as_parent() {
         [(3, Cause::Reported), (2, Cause::NamedBy(3))]
     );
 }
+
+/// A hold whose deadline is `now` still holds: nothing partly held.
+#[test]
+fn a_hold_at_its_deadline_holds() {
+    let mut store = Store::with(1..3);
+    store
+        .root(1, Strength::Strong)
+        .hold(Some(1), 2, Strength::Strong, Some(now()));
+    let plan = plan_of(&mut store, SweepOrder::ReferrersFirst);
+    assert_eq!(plan.nodes(), []);
+    assert_eq!(plan.partly_held(), []);
+}
+
+/// Lease 1, an expiring root past its deadline, names blob 2 plainly and
+/// blob 3 through a hold that expired with it: all three are garbage, and
+/// the plan knows 1 names both. Renewed (1 reported), the lease keeps
+/// them; 4 goes.
+#[test]
+fn renewing_an_expired_lease_keeps_what_it_names() {
+    use Strength::Strong;
+    let past = Some(now() - HOUR);
+    let mut base = Store::with(1..5);
+    base.hold(None, 1, Strong, past)
+        .edge(1, 2, Strong)
+        .hold(Some(1), 3, Strong, past);
+    let plan = plan_of(&mut base.clone(), SweepOrder::ReferrersFirst);
+    assert_eq!(
+        plan.nodes().iter().collect::<BTreeSet<_>>(),
+        [n(1), n(2), n(3), n(4)].iter().collect()
+    );
+    let refs: BTreeSet<(u32, u32)> = plan
+        .references()
+        .unwrap()
+        .map(|(a, b)| (a.key, b.key))
+        .collect();
+    assert_eq!(refs, BTreeSet::from([(1, 2), (1, 3)]));
+
+    let renew = [
+        (When::Before, Write::Renew { from: None, to: 1 }),
+        (
+            When::Before,
+            Write::Renew {
+                from: Some(1),
+                to: 3,
+            },
+        ),
+    ];
+    let mut store = base.clone();
+    let (_, report) = apply_with(&mut store, SweepOrder::ReferrersFirst, 256, &renew);
+    assert_eq!(keys(&report.removed), [4]);
+    let mut kept = skipped(&report);
+    kept.sort_by_key(|&(key, _)| key);
+    assert_eq!(
+        kept,
+        [
+            (1, Cause::Reported),
+            (2, Cause::NamedBy(1)),
+            (3, Cause::NamedBy(1))
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The watch itself.
+
+#[test]
+fn a_watch_keeps_the_reports_from_its_start_until_dropped() {
+    let collector: Collector<u8, u8, u32> = Collector::new();
+    let barrier = collector.barrier();
+    let seen = |watch: &Watch<u8, u8, u32>, from: usize| {
+        let mut keys = Vec::new();
+        let count = watch.reported_since(from, |node| keys.push(node.key));
+        (keys, count)
+    };
+    // Before any watch: dropped.
+    barrier.keep(&n(1));
+    let first = barrier.watch();
+    assert_eq!(seen(&first, 0), (vec![], 0));
+    barrier.keep(&n(2));
+    let second = barrier.watch();
+    barrier.keep_all(&[n(3), n(4)]);
+    assert_eq!(seen(&first, 0), (vec![2, 3, 4], 3));
+    assert_eq!(seen(&first, 1), (vec![3, 4], 3));
+    assert_eq!(seen(&first, 3), (vec![], 3));
+    assert_eq!(seen(&second, 0), (vec![3, 4], 2));
+    assert!(first.reported_any(&[n(9), n(2)]));
+    assert!(!second.reported_any(&[n(1), n(2)]));
+    assert!(!barrier.is_collecting(), "a watch is not a collection");
+
+    // Dropping one leaves the other keeping; a new one starts empty.
+    drop(first);
+    barrier.keep(&n(5));
+    assert_eq!(seen(&second, 0), (vec![3, 4, 5], 3));
+    let third = barrier.watch();
+    assert_eq!(seen(&third, 0), (vec![], 0));
+    drop(second);
+    barrier.keep(&n(6));
+    assert_eq!(seen(&third, 0), (vec![6], 1));
+    drop(third);
+    barrier.keep(&n(7));
+    let fourth = barrier.watch();
+    assert_eq!(seen(&fourth, 0), (vec![], 0), "nothing kept with no watch");
+}
+
+/// A watch alive while a collection in two parts runs: both see the
+/// reports, neither takes the other's, and the watch outlives `finish`.
+#[test]
+fn a_watch_and_a_collection_in_two_parts_share_the_reports() {
+    use Strength::Strong;
+    let mut snapshot = Store::with(1..4);
+    snapshot.edge(1, 2, Strong);
+    let mut collector = Collector::new();
+    let barrier = collector.barrier();
+    let watch = barrier.watch();
+    let mut marking = collector.start(&options(SweepOrder::ReferrersFirst));
+    assert!(barrier.is_collecting());
+    // A writer roots 1 while the long part runs.
+    let mut live = snapshot.clone();
+    live.root(1, Strong);
+    barrier.keep(&n(1));
+    marking.mark(&mut snapshot).unwrap();
+    // And roots 3 before the short part.
+    live.root(3, Strong);
+    barrier.keep(&n(3));
+    let collection = marking.finish(&mut live).unwrap();
+    assert!(collection.is_live(&n(1)) && collection.is_live(&n(2)));
+    assert!(collection.is_live(&n(3)));
+    assert_eq!(collection.plan().nodes(), []);
+    assert!(!barrier.is_collecting());
+    // The watch saw both, and keeps on after the collection.
+    barrier.keep(&n(2));
+    let mut reported = Vec::new();
+    assert_eq!(watch.reported_since(0, |node| reported.push(node.key)), 3);
+    assert_eq!(reported, [1, 3, 2]);
+
+    // A second collection with the same watch alive starts with no old
+    // report: 1 and 3, no longer rooted, are garbage again.
+    let mut store = Store::with(1..4);
+    let collection = collector
+        .collect_with(&mut store, &options(SweepOrder::Listing))
+        .unwrap();
+    assert_eq!(keys(collection.plan().nodes()), [1, 2, 3]);
+    let mut marking = collector.start(&options(SweepOrder::Listing));
+    marking.mark(&mut store.clone()).unwrap();
+    let collection = marking.finish(&mut store).unwrap();
+    assert_eq!(keys(collection.plan().nodes()), [1, 2, 3]);
+    assert_eq!(watch.reported_since(0, |_| {}), 3);
+}
+
+// ---------------------------------------------------------------------------
+// The residual window.
 
 /// A writer that commits after the apply's check and before the batch's
 /// transaction is not seen by the check: a remover that checks
@@ -716,6 +1194,22 @@ fn a_remover_that_checks_its_batch_keeps_a_node_reported_in_the_window() {
         assert_eq!(report.failed[0].batch.len(), 3);
         assert!(store.listed.is_superset(&store.live()));
     }
+}
+
+/// Writes inside `protect` come before the check: the check sees them,
+/// and the reported node never joins a batch.
+#[test]
+fn a_write_inside_protect_is_seen_by_the_check() {
+    let mut store = Store::with(1..4);
+    let (_, report) = apply_with(
+        &mut store,
+        SweepOrder::Listing,
+        256,
+        &[(When::Protect(0), root(1))],
+    );
+    assert_eq!(report.removed, []);
+    assert_eq!(report.failed.len(), 0);
+    assert_eq!(skipped(&report)[0], (1, Cause::Reported));
 }
 
 /// Runs one hand-made case with writes in the residual window and a
@@ -806,4 +1300,240 @@ fn an_unlisted_node_unknown_to_the_plan_is_reported_with_what_it_names() {
             assert_eq!(applier.violations.len(), 2, "the limitation");
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Random cases.
+
+/// A deadline: none, past, exactly now (still holding), or ahead.
+fn deadline() -> impl Strategy<Value = Option<SystemTime>> {
+    prop_oneof![
+        6 => Just(None),
+        1 => Just(Some(now() - HOUR)),
+        1 => Just(Some(now())),
+        1 => Just(Some(now() + HOUR)),
+    ]
+}
+
+fn root_strength() -> impl Strategy<Value = Strength> {
+    prop_oneof![
+        3 => Just(Strength::Strong),
+        3 => Just(Strength::Flat),
+        1 => Just(Strength::Structural),
+        1 => Just(Strength::Weak),
+    ]
+}
+
+/// Candidates `0..count` and unlisted resources `100..100 + unlisted`,
+/// references of every strength among them, cycles included, a few roots;
+/// some of both with deadlines.
+fn random_store() -> impl Strategy<Value = Store> {
+    (1u32..9, 0u32..3).prop_flat_map(|(count, unlisted)| {
+        let key = if unlisted == 0 {
+            (0..count).boxed()
+        } else {
+            prop_oneof![4 => 0..count, 1 => UNLISTED..UNLISTED + unlisted].boxed()
+        };
+        (
+            prop::collection::vec(
+                (
+                    key.clone(),
+                    key.clone(),
+                    common::any_strength(),
+                    deadline(),
+                    prop::bool::weighted(0.2),
+                ),
+                0..(2 * count as usize + 2),
+            ),
+            prop::collection::vec((key, root_strength(), deadline()), 0..3),
+        )
+            .prop_map(move |(edges, roots)| {
+                let mut store = Store::with(0..count);
+                for (to, strength, until) in roots {
+                    store.hold(None, to, strength, until);
+                }
+                for (from, to, strength, until, back) in edges {
+                    if back && to < UNLISTED {
+                        store.back(to, from, strength);
+                    } else {
+                        store.hold(Some(from), to, strength, until);
+                    }
+                }
+                store
+            })
+    })
+}
+
+/// Picks one of `items`, or, if there are none, from `otherwise`.
+fn one_of<T: Clone + std::fmt::Debug + 'static>(
+    items: Vec<T>,
+    otherwise: BoxedStrategy<T>,
+) -> BoxedStrategy<T> {
+    if items.is_empty() {
+        otherwise
+    } else {
+        prop::sample::select(items).boxed()
+    }
+}
+
+/// Writes on the store's keys, most of them where they matter: roots and
+/// references to its garbage, its holds that are weak, flat or have a
+/// deadline.
+fn random_writes(store: &Store, window: bool) -> impl Strategy<Value = Vec<(When, Write)>> + use<> {
+    let mut keys: Vec<u32> = store.listed.iter().copied().collect();
+    keys.extend(store.holds.iter().filter_map(|h| h.from));
+    keys.extend(store.holds.iter().map(|h| h.to));
+    keys.sort_unstable();
+    keys.dedup();
+    let live = store.live();
+    let garbage: Vec<u32> = store.listed.difference(&live).copied().collect();
+    let key = prop::sample::select(keys).boxed();
+    let target = prop_oneof![1 => key.clone(), 2 => one_of(garbage, key.clone())];
+    let any_pair = (prop::option::of(key.clone()), key.clone()).boxed();
+    let pairs = |keep: &dyn Fn(&Hold) -> bool| {
+        let pairs: Vec<(Option<u32>, u32)> = store
+            .holds
+            .iter()
+            .filter(|h| keep(h))
+            .map(|h| (h.from, h.to))
+            .collect();
+        one_of(pairs, any_pair.clone())
+    };
+    let weaker = pairs(&|h| matches!(h.strength, Strength::Weak | Strength::Flat));
+    let leases = pairs(&|h| h.until.is_some());
+    let every = pairs(&|_| true);
+    let what = prop_oneof![
+        4 => (prop::option::weighted(0.5, key), target.clone(), common::any_strength(), any::<bool>())
+            .prop_map(|(from, to, strength, lease)| Write::Add { from, to, strength, lease }),
+        2 => weaker.prop_map(|(from, to)| Write::Strengthen { from, to }),
+        2 => leases.prop_map(|(from, to)| Write::Renew { from, to }),
+        1 => every.prop_map(|(from, to)| Write::Delete { from, to }),
+        1 => (target.clone(), any::<bool>()).prop_map(|(key, rooted)| Write::Create { key, rooted }),
+    ];
+    let when = if window {
+        prop_oneof![
+            Just(When::Before),
+            (0usize..6).prop_map(When::Protect),
+            (0usize..4).prop_map(When::AfterRemove),
+            (0usize..4).prop_map(When::InRemove),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![
+            Just(When::Before),
+            (0usize..6).prop_map(When::Protect),
+            (0usize..4).prop_map(When::AfterRemove),
+        ]
+        .boxed()
+    };
+    prop::collection::vec((when, what), 1..8)
+}
+
+/// A case, applied by `check_variants` in each order and batch size.
+fn random_case() -> impl Strategy<Value = Case> {
+    (random_store(), any::<bool>()).prop_flat_map(|(store, window)| {
+        (
+            random_writes(&store, window),
+            Just(store),
+            prop::collection::vec(prop::bool::weighted(0.15), 6),
+        )
+            .prop_map(move |(writes, store, failing)| Case {
+                store,
+                order: SweepOrder::default(),
+                batch_size: 1,
+                writes,
+                failing,
+                recheck: if window {
+                    Recheck::Fresh
+                } else {
+                    Recheck::None
+                },
+            })
+    })
+}
+
+/// `PROPTEST_CASES` if set, else 1000: a case is cheap.
+fn config() -> proptest::test_runner::Config {
+    let mut config = common::proptest_config();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 1000;
+    }
+    config
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn apply_watched_never_removes_what_writers_made_live(case in random_case()) {
+        if let Err(error) = check_variants(&case, Apply::Watched) {
+            return Err(TestCaseError::fail(error));
+        }
+    }
+}
+
+/// Checks `case` in both orders and with batches of one to three nodes.
+fn check_variants(case: &Case, how: Apply) -> Result<(), String> {
+    for order in [SweepOrder::ReferrersFirst, SweepOrder::Listing] {
+        for batch_size in 1..4 {
+            let case = Case {
+                order,
+                batch_size,
+                ..case.clone()
+            };
+            check(&case, how)
+                .map_err(|error| format!("{order:?}, batch size {batch_size}: {error}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs random cases until one fails `check_variants` with `how`, the
+/// remover rechecking with `recheck` where the case has writes in the
+/// residual window; returns it.
+fn find_failing(how: Apply, recheck: Recheck, cases: u32) -> Option<(Case, String)> {
+    let mut runner = TestRunner::deterministic();
+    let strategy = random_case();
+    for _ in 0..cases {
+        let mut case = strategy.new_tree(&mut runner).unwrap().current();
+        if case.recheck == Recheck::Fresh {
+            case.recheck = recheck;
+        }
+        if let Err(error) = check_variants(&case, how) {
+            return Some((case, error));
+        }
+    }
+    None
+}
+
+/// The negative control: plain `apply`, which ignores the watch, removes a
+/// node a writer made live, in a hand-made case and in random ones.
+#[test]
+fn plain_apply_removes_what_writers_made_live() {
+    let mut store = Store::with(0..3);
+    store.root(0, Strength::Strong).edge(1, 2, Strength::Strong);
+    let case = Case {
+        store,
+        order: SweepOrder::ReferrersFirst,
+        batch_size: 1,
+        writes: vec![(When::Before, root(1))],
+        failing: vec![],
+        recheck: Recheck::None,
+    };
+    assert_eq!(check(&case, Apply::Watched), Ok(()));
+    assert_eq!(
+        check(&case, Apply::Plain),
+        Err("batch 0 removed 1 while it was reachable (1 in all)".to_string())
+    );
+    assert!(find_failing(Apply::Plain, Recheck::None, 500).is_some());
+}
+
+/// The negative control for the residual window: random cases with writes
+/// in it, applied watched, but with a remover that asks only
+/// `reported_any(batch)`, remove a live node.
+#[test]
+fn checking_only_the_batch_in_the_window_removes_what_writers_made_live() {
+    let found = find_failing(Apply::Watched, Recheck::Batch, 3000);
+    let (case, error) = found.expect("a violation");
+    assert_eq!(case.recheck, Recheck::Batch, "{error}");
 }
