@@ -121,13 +121,18 @@ impl<R> Plan<R> {
         self
     }
 
-    /// The live nodes that held less than they name when the plan was
-    /// made: reached only flat, so that their references beyond their
+    /// The nodes that held less than they name when the plan was made:
+    /// live nodes reached only flat, so that their references beyond their
     /// structure were not followed, or naming something through a lease
-    /// already expired. A writer that reports one of them (a flat-held
-    /// snapshot now held strongly, a lease renewed) may have made any node
-    /// of the plan live again, so [`apply_watched`](Self::apply_watched)
-    /// then keeps everything not removed yet. Recorded by
+    /// already expired; and, with known [`references`](Self::references),
+    /// nodes of the plan that name, directly or through the plan, a node
+    /// the collection did not read in full (one of those live nodes, or a
+    /// node it neither listed nor reached), which may name more of the
+    /// plan than its references say. A writer that reports one of them (a
+    /// flat-held snapshot now held strongly, a lease renewed, a tag on a
+    /// manifest that names such a snapshot) may have made any node of the
+    /// plan live again, so [`apply_watched`](Self::apply_watched) then
+    /// keeps everything not removed yet. Recorded by
     /// [`Collection::plan`](crate::Collection::plan); empty for a plan
     /// made with [`new`](Self::new).
     pub fn partly_held(&self) -> &[R] {
@@ -198,6 +203,8 @@ impl<R> Plan<R> {
         let mut batch: Vec<usize> = Vec::with_capacity(batch_size);
         let mut batch_nodes: Vec<R> = Vec::with_capacity(batch_size);
         let mut live_again = Vec::new();
+        // Positions whose referents a node made live again has kept.
+        let mut revived_through = vec![false; self.nodes.len()];
         let mut at = 0;
         'plan: while at < self.nodes.len() {
             batch.clear();
@@ -241,15 +248,26 @@ impl<R> Plan<R> {
             for revival in live_again.drain(..) {
                 match revival {
                     Revived::Planned(at) => {
-                        if fate[at] != Fate::Pending {
-                            continue;
+                        if fate[at] == Fate::Pending {
+                            fate[at] = Fate::Kept;
+                            report.skipped.push(Skip {
+                                node: self.nodes[at].clone(),
+                                cause: Cause::Reported,
+                            });
                         }
-                        fate[at] = Fate::Kept;
-                        report.skipped.push(Skip {
-                            node: self.nodes[at].clone(),
-                            cause: Cause::Reported,
-                        });
-                        referents.skip_revived(at, &mut fate, &self.nodes, &mut report.skipped);
+                        // Whatever became of it: removed, it may have been
+                        // written again under its key; failed or kept, it
+                        // kept only what it names through nodes still
+                        // there. Live now, it holds what it names, through
+                        // nodes removed too (a removed parent's children
+                        // still declare it).
+                        referents.skip_revived(
+                            at,
+                            &mut fate,
+                            &mut revived_through,
+                            &self.nodes,
+                            &mut report.skipped,
+                        );
                     }
                     Revived::Holder(holder) => {
                         for (at, fate) in fate.iter_mut().enumerate() {
@@ -344,7 +362,10 @@ where
     /// node of the plan reported live since (a new reference to it, a root
     /// on it, a lease renewed) is not removed, nor is anything it names,
     /// through any number of the plan's references; each is reported
-    /// skipped, [`Cause::Reported`] or [`Cause::NamedBy`]. Without known
+    /// skipped, [`Cause::Reported`] or [`Cause::NamedBy`]. The references
+    /// are followed through nodes already removed too, and from a
+    /// reported node already removed: written again under its key, it is
+    /// still the parent its children's back-references name. Without known
     /// references ([`references`](Self::references) is `None`), one such
     /// report keeps everything not removed yet.
     ///
@@ -353,10 +374,30 @@ where
     /// so either apply with the writers held out (one lock over the whole
     /// apply, as containerd removes under its database's lock), or, for a
     /// store whose writers commit between batches, have
-    /// [`Remover::remove`] call [`Watch::reported_any`](crate::Watch::reported_any)
-    /// on its batch inside its own transaction and fail the batch if it
-    /// answers yes: the batch stays, what it names stays, and the report
-    /// says so.
+    /// [`Remover::remove`], inside its own transaction, fail the batch if
+    /// the watch holds a report made since the last
+    /// [`Remover::protect`] call, which comes just before the check: keep
+    /// the count [`Watch::reported_since`](crate::Watch::reported_since)
+    /// returns in `protect`, and ask again from it in `remove`. The batch
+    /// stays, what it names stays, the report says so, and the next check
+    /// sees the report. Asking only whether a node of the batch was
+    /// reported ([`Watch::reported_any`](crate::Watch::reported_any)) is
+    /// not enough: a report of a node later in a plan without references,
+    /// or of a [`partly_held`](Self::partly_held) one, may make nodes of
+    /// the batch live without naming them.
+    ///
+    /// What is removed stays removed: a node made live again keeps what it
+    /// names that is not removed yet. In referrers-first order
+    /// ([`SweepOrder::ReferrersFirst`](crate::SweepOrder::ReferrersFirst))
+    /// a node still in the store names nothing of the plan already
+    /// removed, except within a cycle; in listing order it may, and a flat
+    /// hold made strong or a lease renewed may name what was removed while
+    /// it held it flat or not at all, as after any collection.
+    ///
+    /// A node the collection neither listed nor reached (an unlisted image
+    /// no root held when the plan was made) is unknown to the plan: a
+    /// report of it keeps nothing. A writer that roots or references such
+    /// a node while it names nodes of the plan must report those too.
     pub fn apply_watched<M: Remover<Node<T, N, K>>>(
         &self,
         remover: &mut M,
@@ -364,8 +405,9 @@ where
         watch: &crate::Watch<T, N, K>,
     ) -> Result<Report<Node<T, N, K>, M::Error>, ApplyError> {
         // Built at the first report: most applies see none.
-        // A node of the plan, at its position, or a partly held one.
-        let mut positions: Option<HashMap<&Node<T, N, K>, Option<usize>>> = None;
+        // A node's position in the plan, if it is in it, and whether it is
+        // partly held (a node of the plan may be both).
+        let mut positions: Option<HashMap<&Node<T, N, K>, (Option<usize>, bool)>> = None;
         let mut seen = 0;
         self.run(
             remover,
@@ -373,14 +415,23 @@ where
             |live_again: &mut Vec<Revived<Node<T, N, K>>>| {
                 seen = watch.reported_since(seen, |node| {
                     let positions = positions.get_or_insert_with(|| {
-                        let planned = self.nodes.iter().enumerate().map(|(at, n)| (n, Some(at)));
-                        let holders = self.partly_held.iter().map(|n| (n, None));
-                        holders.chain(planned).collect()
+                        let mut positions = HashMap::new();
+                        for (at, node) in self.nodes.iter().enumerate() {
+                            positions.entry(node).or_insert((None, false)).0 = Some(at);
+                        }
+                        for node in &self.partly_held {
+                            positions.entry(node).or_insert((None, false)).1 = true;
+                        }
+                        positions
                     });
-                    match positions.get(node) {
-                        Some(&Some(at)) => live_again.push(Revived::Planned(at)),
-                        Some(None) => live_again.push(Revived::Holder(node.clone())),
-                        None => {}
+                    let Some(&(at, holder)) = positions.get(node) else {
+                        return;
+                    };
+                    if let Some(at) = at {
+                        live_again.push(Revived::Planned(at));
+                    }
+                    if holder {
+                        live_again.push(Revived::Holder(node.clone()));
                     }
                 });
             },
@@ -421,25 +472,45 @@ impl<'a> Referents<'a> {
     }
 
     /// As [`skip`](Self::skip), for a node writers made live again, which
-    /// may sit anywhere in the plan: without known references, everything
-    /// not removed yet stays.
+    /// may sit anywhere in the plan: its references are followed through
+    /// every node, removed, failed or kept ones too, each once over the
+    /// apply (`through`); without known references, everything not
+    /// removed yet stays.
     fn skip_revived<R: Clone>(
         &self,
         from: usize,
         fate: &mut [Fate],
+        through: &mut [bool],
         nodes: &[R],
         out: &mut Vec<Skip<R>>,
     ) {
-        if self.refs.is_some() {
-            return self.skip(from, fate, nodes, out);
-        }
-        for (position, fate) in fate.iter_mut().enumerate() {
-            if *fate == Fate::Pending {
-                *fate = Fate::Kept;
+        let keep = |position: usize, fate: &mut [Fate], out: &mut Vec<Skip<R>>| {
+            if fate[position] == Fate::Pending {
+                fate[position] = Fate::Kept;
                 out.push(Skip {
                     node: nodes[position].clone(),
                     cause: Cause::NamedBy(nodes[from].clone()),
                 });
+            }
+        };
+        let Some(refs) = self.refs else {
+            for position in 0..self.len {
+                keep(position, fate, out);
+            }
+            return;
+        };
+        if std::mem::replace(&mut through[from], true) {
+            return;
+        }
+        let mut stack = vec![from];
+        while let Some(at) = stack.pop() {
+            let first = refs.partition_point(|&(f, _)| (f as usize) < at);
+            for &(_, to) in refs[first..].iter().take_while(|&&(f, _)| f as usize == at) {
+                let to = to as usize;
+                keep(to, fate, out);
+                if !std::mem::replace(&mut through[to], true) {
+                    stack.push(to);
+                }
             }
         }
     }
@@ -739,8 +810,8 @@ pub enum Cause<R> {
     /// A node that failed to go, or was kept, still names it, directly or
     /// through others it names (or, without known references, it came
     /// after a failure, or a node writers made live again may name it); or
-    /// a live node writers reported held less than it names when the plan
-    /// was made ([`Plan::partly_held`]), and may hold it now.
+    /// a node writers reported held less than it names when the plan was
+    /// made ([`Plan::partly_held`]), and may hold it now.
     NamedBy(R),
     /// [`Protect::Abort`] stopped the apply before it.
     Aborted,

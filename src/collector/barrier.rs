@@ -251,7 +251,8 @@ impl<T, N, K> Barrier<T, N, K> {
     /// view than the watch's start is not re-validated by it.
     ///
     /// A watch keeps every report until it is dropped: drop it once its
-    /// plan is applied.
+    /// plan is applied. A plan knows only the nodes its collection met:
+    /// [`Plan::apply_watched`] says what that asks of writers.
     pub fn watch(&self) -> Watch<T, N, K> {
         let id = self.reports.watch();
         Watch {
@@ -278,10 +279,10 @@ impl<T, N, K> Watch<T, N, K> {
         self.reports.seen_since(self.id, from, each)
     }
 
-    /// Whether any of `nodes` was reported since the watch began: for a
-    /// [`Remover`](crate::Remover) to check its batch again inside its own
-    /// transaction, where writers are held out (see
-    /// [`Plan::apply_watched`]).
+    /// Whether any of `nodes` was reported since the watch began. Not
+    /// enough, alone, for a [`Remover`](crate::Remover) to check its batch
+    /// again inside its own transaction: a report of another node may make
+    /// the batch live (see [`Plan::apply_watched`]).
     pub fn reported_any(&self, nodes: &[Node<T, N, K>]) -> bool
     where
         T: PartialEq,

@@ -194,24 +194,6 @@ where
     pub fn plan(&self) -> Plan<Node<T, N, K>> {
         let collector = self.collector;
         let nodes: Vec<Node<T, N, K>> = self.garbage().cloned().collect();
-        let references = collector.ordered.then(|| {
-            // Positions in the plan, by id; garbage turned live since the
-            // order was made (a collection in two parts) has none.
-            let mut position = vec![u32::MAX; collector.nodes.len()];
-            let ids = collector
-                .swept
-                .iter()
-                .filter(|&&id| !collector.marker.is_live(id));
-            for (at, &id) in ids.enumerate() {
-                position[id as usize] = at as u32;
-            }
-            collector
-                .garbage_refs
-                .iter()
-                .map(|&(from, to)| (position[from as usize], position[to as usize]))
-                .filter(|&(from, to)| from != u32::MAX && to != u32::MAX)
-                .collect()
-        });
         // Live nodes that hold less than they name: a report of one, when
         // the plan is re-validated, may make any of the plan live.
         let mut partly: Vec<u32> = collector
@@ -227,6 +209,70 @@ where
                 (0..collector.nodes.len() as u32).filter(|&id| collector.marker.is_flat_only(id)),
             );
         }
+        let references = collector.ordered.then(|| {
+            // Positions in the plan, by id; garbage turned live since the
+            // order was made (a collection in two parts) has none.
+            let mut position = vec![u32::MAX; collector.nodes.len()];
+            let ids = collector
+                .swept
+                .iter()
+                .filter(|&&id| !collector.marker.is_live(id));
+            for (at, &id) in ids.enumerate() {
+                position[id as usize] = at as u32;
+            }
+            let mut references = Vec::new();
+            // Nodes of the plan that name a node the mark did not read in
+            // full (reached only flat, or not at all without being
+            // garbage): made live, they make live what that node names,
+            // which the plan's references do not say.
+            let mut naming_unread = Vec::new();
+            for &(from, to) in &collector.garbage_refs {
+                let (at, to_at) = (position[from as usize], position[to as usize]);
+                if at == u32::MAX {
+                    continue;
+                }
+                if to_at != u32::MAX {
+                    references.push((at, to_at));
+                } else if !read_in_full(&collector.marker, to) {
+                    // Garbage when ordered, reached only flat since (the
+                    // reference may be weak: the order keeps no strength).
+                    naming_unread.push(at);
+                }
+            }
+            for &(from, to) in &collector.garbage_out {
+                let at = position[from as usize];
+                if at != u32::MAX && (to == UNMET || !read_in_full(&collector.marker, to)) {
+                    naming_unread.push(at);
+                }
+            }
+            // So does every node of the plan that names one of them
+            // through the plan.
+            let mut referrers = references.clone();
+            referrers.sort_unstable_by_key(|&(_, to)| to);
+            let mut held = vec![false; nodes.len()];
+            while let Some(at) = naming_unread.pop() {
+                if std::mem::replace(&mut held[at as usize], true) {
+                    continue;
+                }
+                let first = referrers.partition_point(|&(_, to)| to < at);
+                naming_unread.extend(
+                    referrers[first..]
+                        .iter()
+                        .take_while(|&&(_, to)| to == at)
+                        .map(|&(from, _)| from),
+                );
+            }
+            partly.extend(
+                collector
+                    .swept
+                    .iter()
+                    .filter(|&&id| !collector.marker.is_live(id))
+                    .zip(&held)
+                    .filter(|&(_, &held)| held)
+                    .map(|(&id, _)| id),
+            );
+            references
+        });
         partly.sort_unstable();
         partly.dedup();
         Plan::new(nodes, references, self.now).with_partly_held(

@@ -104,6 +104,11 @@ pub struct Collector<T, N, K, S = RandomState> {
     /// When ordered: the references among the garbage, `(from, to)` ids,
     /// sorted and without duplicates.
     garbage_refs: Vec<(u32, u32)>,
+    /// When ordered: the references, not weak, from the garbage to nodes
+    /// the mark did not read in full, `(from, to)` ids (`to` is
+    /// `sweep::UNMET` for a node never met). A plan's re-validation needs
+    /// them: see `Collection::plan`.
+    garbage_out: Vec<(u32, u32)>,
     /// The garbage is handed out from `swept`, not in listing order.
     ordered: bool,
     /// The calling thread's marking buffers and counts.
@@ -164,6 +169,7 @@ where
             listed: BitSet::default(),
             swept: Vec::new(),
             garbage_refs: Vec::new(),
+            garbage_out: Vec::new(),
             ordered: false,
             main: ThreadState::default(),
             settling: Vec::new(),
@@ -440,6 +446,7 @@ where
         self.listed.clear();
         self.swept.clear();
         self.garbage_refs.clear();
+        self.garbage_out.clear();
         self.ordered = false;
         self.main.clear();
         self.settling.clear();
