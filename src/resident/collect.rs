@@ -34,7 +34,7 @@ where
         let start = Instant::now();
         check_options(options)?;
         let now = options.now.unwrap_or_else(SystemTime::now);
-        let (mut stats, expired_from) = self.mark(options, now, start, None)?;
+        let mut stats = self.mark(options, now, start, None)?;
         let marker = std::mem::take(&mut self.marker);
         let swept = self.sweep_into(&marker, options, &mut stats);
         self.marker = marker;
@@ -43,7 +43,6 @@ where
             graph: self,
             swept,
             references,
-            expired_from,
             stats,
             now,
         })
@@ -86,15 +85,14 @@ where
     }
 
     /// Marks from the roots (but those on `skip`) and the nodes used within
-    /// the grace period. Returns the counts, and the nodes with an
-    /// expiring reference past its deadline.
+    /// the grace period. Returns the counts.
     fn mark(
         &mut self,
         options: &Options,
         now: SystemTime,
         start: Instant,
         skip: Option<u32>,
-    ) -> Result<(Stats, Vec<u32>), GraphError<T, N, K>> {
+    ) -> Result<Stats, GraphError<T, N, K>> {
         let mut marker = std::mem::take(&mut self.marker);
         let marked = self.mark_into(&mut marker, options, now, start, skip);
         self.marker = marker;
@@ -110,7 +108,7 @@ where
         now: SystemTime,
         start: Instant,
         skip: Option<u32>,
-    ) -> Result<(Stats, Vec<u32>), GraphError<T, N, K>> {
+    ) -> Result<Stats, GraphError<T, N, K>> {
         let mut checkpoint = Checkpoint::new(start, options);
         let mut stats = Stats {
             nodes_listed: self.listed_count,
@@ -128,7 +126,6 @@ where
             now,
             stats: &mut stats,
             next_deadline: None,
-            expired_from: Vec::new(),
             candidates: None,
             turned: 0,
             counts: EdgeCounts::default(),
@@ -155,16 +152,12 @@ where
         checkpoint.check(&mut (), Phase::Roots, mark.stats, |_, _| Flow::Continue)?;
 
         self.expand(&mut mark, &mut checkpoint)?;
-        let Mark {
-            next_deadline,
-            expired_from,
-            ..
-        } = mark;
+        let Mark { next_deadline, .. } = mark;
         checkpoint.check(&mut (), Phase::Marking, &stats, |_, _| Flow::Continue)?;
         stats.nodes_marked = marker.live_count();
         stats.next_deadline = next_deadline;
         stats.mark_time = start.elapsed();
-        Ok((stats, expired_from))
+        Ok(stats)
     }
 
     /// Expands grey nodes until there are none.
@@ -299,8 +292,6 @@ pub(super) struct Mark<'a> {
     pub(super) now: SystemTime,
     pub(super) stats: &'a mut Stats,
     pub(super) next_deadline: Option<SystemTime>,
-    /// Nodes with an expiring reference past its deadline.
-    pub(super) expired_from: Vec<u32>,
     /// A collection's short part: the long part's candidates (listed when
     /// it began; those it left white are garbage), to count the ones that
     /// turn live now.
@@ -400,7 +391,6 @@ impl Mark<'_> {
         if expires {
             let deadline = self.deadlines.get(&(from, edge)).copied();
             if !self.holds(deadline, strength) {
-                self.expired_from.push(from);
                 return;
             }
         }
@@ -421,7 +411,6 @@ pub struct ResidentCollection<'g, T, N, K, S = RandomState> {
     pub(super) swept: Vec<u32>,
     /// Who references whom among the garbage, by position in `swept`.
     pub(super) references: Option<Vec<(u32, u32)>>,
-    pub(super) expired_from: Vec<u32>,
     pub(super) stats: Stats,
     pub(super) now: SystemTime,
 }
@@ -477,22 +466,12 @@ where
     }
 
     /// The garbage as an owned [`Plan`], with the references among it when
-    /// ordered [`SweepOrder::ReferrersFirst`], and the live nodes that held
-    /// less than they name ([`Plan::partly_held`]).
+    /// ordered [`SweepOrder::ReferrersFirst`]. To apply it later than it
+    /// was made, record a generation ([`Plan::with_generation`]): a
+    /// [`Watch`](crate::Watch) re-validates a [`Collector`](crate::Collector)'s
+    /// plans; a resident graph's writers report to the graph instead.
     pub fn plan(&self) -> Plan<Node<T, N, K>> {
         let graph = self.graph;
-        let mut partly: Vec<u32> = self
-            .expired_from
-            .iter()
-            .copied()
-            .filter(|&id| graph.marker.is_live(id))
-            .collect();
-        if self.stats.nodes_expanded_flat > 0 {
-            partly
-                .extend((0..graph.nodes.len() as u32).filter(|&id| graph.marker.is_flat_only(id)));
-        }
-        partly.sort_unstable();
-        partly.dedup();
         let mut position = vec![u32::MAX; self.swept.len()];
         let mut nodes = Vec::with_capacity(self.stats.nodes_swept);
         for (at, id) in self.garbage_ids() {
@@ -506,12 +485,7 @@ where
                 .filter(|&(from, to)| from != u32::MAX && to != u32::MAX)
                 .collect()
         });
-        Plan::new(nodes, references, self.now).with_partly_held(
-            partly
-                .iter()
-                .map(|&id| graph.nodes[id as usize].clone())
-                .collect(),
-        )
+        Plan::new(nodes, references, self.now)
     }
 }
 

@@ -206,13 +206,12 @@ where
             let mut marker = Marker::default();
             graph
                 .mark_into(&mut marker, options, now, start, None)
-                .and_then(|(mut stats, expired_from)| {
+                .and_then(|mut stats| {
                     let swept = graph.sweep_into(&marker, options, &mut stats)?;
                     Ok(Long {
                         marker,
                         listed: graph.listed.clone(),
                         stats,
-                        expired_from,
                         swept,
                     })
                 })
@@ -245,7 +244,6 @@ struct Long {
     /// `marker`, the candidates.
     listed: BitSet,
     stats: Stats,
-    expired_from: Vec<u32>,
     swept: (Vec<u32>, Option<Vec<(u32, u32)>>),
 }
 
@@ -341,7 +339,6 @@ where
                 marker,
                 listed: candidates,
                 mut stats,
-                expired_from,
                 swept: (swept, references),
             } = long?;
             graph.marker = marker;
@@ -373,7 +370,6 @@ where
                 graph: &graph,
                 swept,
                 references,
-                expired_from,
                 stats,
                 now: self.now,
             };
@@ -483,7 +479,6 @@ where
             now,
             stats,
             next_deadline: None,
-            expired_from: Vec::new(),
             candidates: Some(candidates),
             turned: 0,
             counts: Default::default(),
