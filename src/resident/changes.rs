@@ -95,6 +95,8 @@ impl<T, N, K> Changes<T, N, K> {
     /// references, its back-references to parents and its last use are
     /// gone with it. Roots on it and references to it stay until they are
     /// removed themselves (a reference to it is a dead edge meanwhile).
+    /// Report it for a node the store never listed, too (an image deleted):
+    /// the graph keeps a node's references until then, named or not.
     pub fn remove_node(&mut self, node: Node<T, N, K>) -> &mut Self {
         self.ops.push(Op::RemoveNode(node));
         self
