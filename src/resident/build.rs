@@ -22,6 +22,14 @@ where
     /// out (or over a snapshot, holding the writers' changes back until it
     /// returns, then preparing and committing them in order).
     ///
+    /// The references of every node the listing names are read, listed
+    /// or not (an image the store never sweeps, named by a root). A node
+    /// the store neither lists nor names anywhere cannot be read: if the
+    /// store keeps references of such a node and names it later, report
+    /// them ([`Changes::add_reference`]) with the change that names it.
+    /// Once read or reported, a node's references stay until the store
+    /// removes them or the node ([`Changes::remove_node`]), named or not.
+    ///
     /// A context that emits something decided at one instant
     /// ([`ReferenceSink::add_if`], [`ReferenceSink::history`]) gets
     /// [`Error::NotResident`]: a graph kept between collections could not

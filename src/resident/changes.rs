@@ -12,8 +12,12 @@
 //! So between the two steps the graph holds the union of the store before
 //! and after the transaction, and a collection then keeps whatever either
 //! makes live: a change committed in the store but not yet in the graph
-//! cannot make a collection sweep what it made live. Costs: one hash per
-//! node named; a removed reference costs the length of its referrer's row.
+//! cannot make a collection sweep what it made live. After the commit the
+//! graph is as the store is after the changes applied in order, however
+//! many of them touch one thing (a node removed and listed again, a use
+//! corrected then renewed, a lease given back and taken again). Costs: one
+//! hash per node named; a removed reference costs the length of its
+//! referrer's row, twice.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -95,6 +99,8 @@ impl<T, N, K> Changes<T, N, K> {
     /// references, its back-references to parents and its last use are
     /// gone with it. Roots on it and references to it stay until they are
     /// removed themselves (a reference to it is a dead edge meanwhile).
+    /// Report it for a node the store never listed, too (an image deleted):
+    /// the graph keeps a node's references until then, named or not.
     pub fn remove_node(&mut self, node: Node<T, N, K>) -> &mut Self {
         self.ops.push(Op::RemoveNode(node));
         self
@@ -137,7 +143,8 @@ impl<T, N, K> Changes<T, N, K> {
     }
 
     /// Removes one copy of a reference added with
-    /// [`add_reference`](Self::add_reference).
+    /// [`add_reference`](Self::add_reference). With no copy left (after
+    /// the removals staged before it), it removes nothing.
     pub fn remove_reference(
         &mut self,
         from: Node<T, N, K>,
@@ -271,10 +278,20 @@ impl<T, N, K> Changes<T, N, K> {
 #[must_use = "commit it after the store commits, or abort it"]
 pub struct Prepared {
     graph: Arc<()>,
-    /// Which `prepare` this was.
+    /// Which `prepare` this was: prepares run inside store transactions,
+    /// so their order is the store's.
     seq: u64,
+    /// Each time the changes set, as the graph held it when `prepare`
+    /// returned: at commit the changes set it only if it is still that
+    /// (changes prepared since, committed in the store after these, have
+    /// the last word).
+    seen: HashMap<Clock, Option<SystemTime>>,
     undo: Vec<Undo>,
     later: Vec<Later>,
+    /// The changes in order, as far as the graph needs them to apply
+    /// several to one thing (a node removed and listed again, a lease
+    /// shortened then renewed) as the store applied them.
+    sequence: Sequence,
 }
 
 /// An addition, to undo on abort.
@@ -292,22 +309,53 @@ enum Undo {
 /// A removal, to apply on commit.
 #[derive(Debug)]
 enum Later {
-    /// The node's references and back-references as they were when its
-    /// removal was staged; `relisted`: listed again later in the same
-    /// changes, with this last use.
+    /// The copies of the node's references and back-references that its
+    /// removal takes: those there when it was staged, less those an
+    /// earlier removal in the same changes takes. `relisted`: listed again
+    /// later in the same changes.
     Unlist {
         id: u32,
         references: Vec<u32>,
         parents: Vec<(u32, u32)>,
-        relisted: Option<Option<SystemTime>>,
+        relisted: bool,
     },
-    /// An earlier time: set only if the time is still the one this
-    /// change saw (another change since keeps more).
-    LastUsed(u32, SystemTime, Option<SystemTime>),
     Reference(u32, u32),
-    Deadline((u32, u32), SystemTime, Option<SystemTime>),
     Root(u32),
-    RootDeadline(u32, SystemTime, Option<SystemTime>),
+}
+
+/// A time the graph keeps: a listed node's last use, the deadline of an
+/// expiring reference `(referrer, packed edge)` or of an expiring root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Clock {
+    LastUsed(u32),
+    Deadline(u32, u32),
+    RootDeadline(u32),
+}
+
+/// What the changes staged so far leave, where the graph, which applies
+/// the additions at once and the removals later, differs from the store,
+/// which applied them in order.
+#[derive(Debug, Default)]
+struct Sequence {
+    /// Copies of each reference `(referrer, packed edge)` that a staged
+    /// removal takes at commit.
+    references: HashMap<(u32, u32), u32>,
+    /// Copies of each back-reference `(child, parent, packed edge)` that
+    /// a staged removal takes at commit.
+    bound: HashMap<(u32, u32, u32), u32>,
+    /// Copies of each root that a staged removal takes at commit.
+    roots: HashMap<u32, u32>,
+    /// Each time the changes set, as the last of them leaves it (`None`:
+    /// gone): set at commit, whatever the graph raised it to meanwhile.
+    clocks: HashMap<Clock, Option<SystemTime>>,
+}
+
+impl Sequence {
+    /// The time `clock` has after the changes staged so far: theirs if
+    /// they set it, else the graph's.
+    fn clock(&self, clock: Clock, graph: Option<SystemTime>) -> Option<SystemTime> {
+        self.clocks.get(&clock).copied().unwrap_or(graph)
+    }
 }
 
 /// [`Graph::commit`] or [`Graph::abort`] was given changes prepared on
@@ -332,14 +380,19 @@ where
         let mut prepared = Prepared {
             graph: Arc::clone(&self.pending),
             seq: self.prepares,
+            seen: HashMap::default(),
             undo: Vec::new(),
             later: Vec::new(),
+            sequence: Sequence::default(),
         };
         for op in &changes.ops {
             if let Err(full) = self.stage(op, &mut prepared) {
                 self.undo(std::mem::take(&mut prepared.undo));
                 return Err(full);
             }
+        }
+        for &clock in prepared.sequence.clocks.keys() {
+            prepared.seen.insert(clock, self.clock(clock));
         }
         Ok(prepared)
     }
@@ -350,10 +403,23 @@ where
             return Err(NotThisGraph);
         }
         let Prepared {
-            graph, later, seq, ..
+            graph,
+            seq,
+            seen,
+            later,
+            sequence,
+            ..
         } = prepared;
         for change in later {
             self.apply_later(change, seq);
+        }
+        for (clock, at) in sequence.clocks {
+            if seen
+                .get(&clock)
+                .is_none_or(|&seen| self.clock(clock) == seen)
+            {
+                self.set_clock(clock, at);
+            }
         }
         drop(graph);
         self.forget_listings();
@@ -393,19 +459,10 @@ where
             Op::AddNode(node, last_used) => {
                 let id = self.id(node)?;
                 self.listed_by.insert(id, p.seq);
-                if self.listed.insert(id) {
-                    self.listed_count += 1;
-                    p.undo.push(Undo::Listed(id));
-                }
-                if let Some(at) = *last_used {
-                    let before = self.last_used.get(&id).copied();
-                    if before.is_none_or(|before| before < at) {
-                        self.last_used.insert(id, at);
-                        p.undo.push(Undo::LastUsed(id, before));
-                    }
-                }
-                // Removed earlier in these changes, listed again: the
-                // removal takes the old references and leaves the node.
+                // Removed earlier in these changes: listed again, with no
+                // last use but this one; each removal takes the references
+                // it found and leaves the node.
+                let mut was_listed = None;
                 for later in p.later.iter_mut().rev() {
                     if let Later::Unlist {
                         id: removed,
@@ -414,58 +471,113 @@ where
                     } = later
                     {
                         if *removed == id {
-                            *relisted = Some(*last_used);
-                            break;
+                            was_listed.get_or_insert(*relisted);
+                            *relisted = true;
                         }
                     }
+                }
+                let was_listed = was_listed.unwrap_or_else(|| self.listed.contains(id));
+                if self.listed.insert(id) {
+                    self.listed_count += 1;
+                    p.undo.push(Undo::Listed(id));
+                }
+                if last_used.is_some() || !was_listed {
+                    let clock = Clock::LastUsed(id);
+                    let before = if was_listed {
+                        p.sequence.clock(clock, self.last_used.get(&id).copied())
+                    } else {
+                        None
+                    };
+                    p.sequence.clocks.insert(clock, before.max(*last_used));
+                }
+                if let Some(at) = *last_used {
+                    self.raise_last_used(id, at, p);
                 }
             }
             Op::RemoveNode(node) => {
                 let id = self.id(node)?;
                 let mut references = Vec::new();
                 self.references.for_each(id, |edge| references.push(edge));
-                let parents = self.parents.get(&id).cloned().unwrap_or_default();
+                references.sort_unstable();
+                let mut taken = Vec::new();
+                for copies in references.chunk_by(|a, b| a == b) {
+                    let edge = copies[0];
+                    let waiting = p.sequence.references.entry((id, edge)).or_default();
+                    let left = (copies.len() as u32).saturating_sub(*waiting);
+                    taken.extend(std::iter::repeat_n(edge, left as usize));
+                    *waiting = copies.len() as u32;
+                    if unpack(edge).2 {
+                        p.sequence.clocks.insert(Clock::Deadline(id, edge), None);
+                    }
+                }
+                let mut parents = self.parents.get(&id).cloned().unwrap_or_default();
+                parents.sort_unstable();
+                let mut unbound = Vec::new();
+                for copies in parents.chunk_by(|a, b| a == b) {
+                    let (parent, edge) = copies[0];
+                    let waiting = p.sequence.bound.entry((id, parent, edge)).or_default();
+                    let left = (copies.len() as u32).saturating_sub(*waiting);
+                    unbound.extend(std::iter::repeat_n((parent, edge), left as usize));
+                    *waiting = copies.len() as u32;
+                }
                 p.later.push(Later::Unlist {
                     id,
-                    references,
-                    parents,
-                    relisted: None,
+                    references: taken,
+                    parents: unbound,
+                    relisted: false,
                 });
+                p.sequence.clocks.insert(Clock::LastUsed(id), None);
             }
             Op::Touch(node, at) => {
                 let id = self.id(node)?;
-                let before = self.last_used.get(&id).copied();
-                if before.is_none_or(|before| before < *at) {
-                    self.last_used.insert(id, *at);
-                    p.undo.push(Undo::LastUsed(id, before));
-                } else {
-                    p.later.push(Later::LastUsed(id, *at, before));
-                }
+                p.sequence.clocks.insert(Clock::LastUsed(id), Some(*at));
+                self.raise_last_used(id, *at, p);
             }
             Op::AddReference(edge, expires) => {
                 let (from, packed) = self.edge(edge, expires.is_some())?;
                 self.references.add(from, packed);
                 p.undo.push(Undo::Reference(from, packed));
                 if let Some(at) = *expires {
-                    let before = self.deadlines.get(&(from, packed)).copied();
-                    if before.is_none_or(|before| before < at) {
-                        self.deadlines.insert((from, packed), at);
-                        p.undo.push(Undo::Deadline((from, packed), before));
-                    }
+                    // A deadline is kept while a copy is: none before, this
+                    // copy's is the deadline.
+                    let clock = Clock::Deadline(from, packed);
+                    let before = p
+                        .sequence
+                        .clock(clock, self.deadlines.get(&(from, packed)).copied());
+                    p.sequence
+                        .clocks
+                        .insert(clock, Some(before.map_or(at, |before| before.max(at))));
+                    self.raise_deadline((from, packed), at, p);
                 }
             }
             Op::RemoveReference(edge, expiring) => {
                 let (from, packed) = self.edge(edge, *expiring)?;
+                let mut copies = 0u32;
+                self.references
+                    .for_each(from, |e| copies += u32::from(e == packed));
+                let waiting = p.sequence.references.entry((from, packed)).or_default();
+                // None left to remove, after the removals staged before.
+                if copies <= *waiting {
+                    return Ok(());
+                }
+                *waiting += 1;
+                if *expiring && copies == *waiting {
+                    p.sequence
+                        .clocks
+                        .insert(Clock::Deadline(from, packed), None);
+                }
                 p.later.push(Later::Reference(from, packed));
             }
             Op::Renew(edge, at) => {
                 let (from, packed) = self.edge(edge, true)?;
-                let before = self.deadlines.get(&(from, packed)).copied();
-                if before.is_none_or(|before| before < *at) {
-                    self.deadlines.insert((from, packed), *at);
-                    p.undo.push(Undo::Deadline((from, packed), before));
-                } else {
-                    p.later.push(Later::Deadline((from, packed), *at, before));
+                let clock = Clock::Deadline(from, packed);
+                let before = p
+                    .sequence
+                    .clock(clock, self.deadlines.get(&(from, packed)).copied());
+                // No copy to renew: nothing to keep.
+                if before.is_some() {
+                    p.sequence.clocks.insert(clock, Some(*at));
+                    self.raise_deadline((from, packed), *at, p);
                 }
             }
             Op::AddRoot(node, strength, expires) => {
@@ -473,25 +585,38 @@ where
                 *self.roots.entry(packed).or_default() += 1;
                 p.undo.push(Undo::Root(packed));
                 if let Some(at) = *expires {
-                    let before = self.root_deadlines.get(&packed).copied();
-                    if before.is_none_or(|before| before < at) {
-                        self.root_deadlines.insert(packed, at);
-                        p.undo.push(Undo::RootDeadline(packed, before));
-                    }
+                    let clock = Clock::RootDeadline(packed);
+                    let before = p
+                        .sequence
+                        .clock(clock, self.root_deadlines.get(&packed).copied());
+                    p.sequence
+                        .clocks
+                        .insert(clock, Some(before.map_or(at, |before| before.max(at))));
+                    self.raise_root_deadline(packed, at, p);
                 }
             }
             Op::RemoveRoot(node, strength, expiring) => {
                 let packed = pack(self.id(node)?, *strength, *expiring);
+                let copies = self.roots.get(&packed).copied().unwrap_or(0);
+                let waiting = p.sequence.roots.entry(packed).or_default();
+                if copies <= *waiting {
+                    return Ok(());
+                }
+                *waiting += 1;
+                if *expiring && copies == *waiting {
+                    p.sequence.clocks.insert(Clock::RootDeadline(packed), None);
+                }
                 p.later.push(Later::Root(packed));
             }
             Op::RenewRoot(node, strength, at) => {
                 let packed = pack(self.id(node)?, *strength, true);
-                let before = self.root_deadlines.get(&packed).copied();
-                if before.is_none_or(|before| before < *at) {
-                    self.root_deadlines.insert(packed, *at);
-                    p.undo.push(Undo::RootDeadline(packed, before));
-                } else {
-                    p.later.push(Later::RootDeadline(packed, *at, before));
+                let clock = Clock::RootDeadline(packed);
+                let before = p
+                    .sequence
+                    .clock(clock, self.root_deadlines.get(&packed).copied());
+                if before.is_some() {
+                    p.sequence.clocks.insert(clock, Some(*at));
+                    self.raise_root_deadline(packed, *at, p);
                 }
             }
             Op::Bind {
@@ -509,6 +634,63 @@ where
             }
         }
         Ok(())
+    }
+
+    /// Makes `at` the last use of `id` now if it is later, to undo on
+    /// abort: between the two steps the graph keeps the later of the old
+    /// and the new.
+    fn raise_last_used(&mut self, id: u32, at: SystemTime, p: &mut Prepared) {
+        let before = self.last_used.get(&id).copied();
+        if before.is_none_or(|before| before < at) {
+            self.last_used.insert(id, at);
+            p.undo.push(Undo::LastUsed(id, before));
+        }
+    }
+
+    /// As [`raise_last_used`](Self::raise_last_used), for the deadline of
+    /// an expiring reference.
+    fn raise_deadline(&mut self, key: (u32, u32), at: SystemTime, p: &mut Prepared) {
+        let before = self.deadlines.get(&key).copied();
+        if before.is_none_or(|before| before < at) {
+            self.deadlines.insert(key, at);
+            p.undo.push(Undo::Deadline(key, before));
+        }
+    }
+
+    /// As [`raise_last_used`](Self::raise_last_used), for the deadline of
+    /// an expiring root.
+    fn raise_root_deadline(&mut self, edge: u32, at: SystemTime, p: &mut Prepared) {
+        let before = self.root_deadlines.get(&edge).copied();
+        if before.is_none_or(|before| before < at) {
+            self.root_deadlines.insert(edge, at);
+            p.undo.push(Undo::RootDeadline(edge, before));
+        }
+    }
+
+    /// At commit: a time as the changes left it.
+    fn set_clock(&mut self, clock: Clock, at: Option<SystemTime>) {
+        match (clock, at) {
+            (Clock::LastUsed(id), Some(at)) => {
+                self.last_used.insert(id, at);
+            }
+            (Clock::LastUsed(id), None) => {
+                self.last_used.remove(&id);
+            }
+            (Clock::Deadline(from, edge), Some(at)) => {
+                self.deadlines.insert((from, edge), at);
+            }
+            (Clock::Deadline(from, edge), None) => {
+                self.deadlines.remove(&(from, edge));
+            }
+            (Clock::RootDeadline(edge), Some(at)) => {
+                if self.roots.contains_key(&edge) {
+                    self.root_deadlines.insert(edge, at);
+                }
+            }
+            (Clock::RootDeadline(edge), None) => {
+                self.root_deadlines.remove(&edge);
+            }
+        }
     }
 
     fn edge(
@@ -570,6 +752,15 @@ where
         }
     }
 
+    /// A time the graph keeps, now.
+    fn clock(&self, clock: Clock) -> Option<SystemTime> {
+        match clock {
+            Clock::LastUsed(id) => self.last_used.get(&id).copied(),
+            Clock::Deadline(from, edge) => self.deadlines.get(&(from, edge)).copied(),
+            Clock::RootDeadline(edge) => self.root_deadlines.get(&edge).copied(),
+        }
+    }
+
     fn apply_later(&mut self, change: Later, seq: u64) {
         match change {
             Later::Unlist {
@@ -584,44 +775,17 @@ where
                 for (parent, edge) in parents {
                     self.unbind(id, parent, edge);
                 }
-                // Listed again by changes prepared after these (their
-                // store transaction committed later): that listing stands.
+                // Listed again by changes prepared after these (their store
+                // transaction committed later): that listing stands.
                 let relisted_since = self.listed_by.get(&id).is_some_and(|&by| by > seq);
-                match relisted {
-                    _ if relisted_since => {}
-                    Some(last_used) => match last_used {
-                        Some(at) => {
-                            self.last_used.insert(id, at);
-                        }
-                        None => {
-                            self.last_used.remove(&id);
-                        }
-                    },
-                    None => {
-                        self.unlist(id);
-                        self.last_used.remove(&id);
-                    }
-                }
-            }
-            Later::LastUsed(id, at, seen) => {
-                if self.last_used.get(&id).copied() == seen {
-                    self.last_used.insert(id, at);
+                if !relisted && !relisted_since {
+                    self.unlist(id);
                 }
             }
             Later::Reference(from, edge) => {
                 self.references.remove(from, edge);
             }
-            Later::Deadline(key, at, seen) => {
-                if self.deadlines.get(&key).copied() == seen {
-                    self.deadlines.insert(key, at);
-                }
-            }
             Later::Root(edge) => self.remove_root(edge),
-            Later::RootDeadline(edge, at, seen) => {
-                if self.root_deadlines.get(&edge).copied() == seen {
-                    self.root_deadlines.insert(edge, at);
-                }
-            }
         }
     }
 

@@ -16,7 +16,8 @@
 //!
 //! Invariants: an id names one node for the graph's life, between
 //! compactions; a compaction renumbers every id and drops the nodes that
-//! are neither listed nor named by anything. The mark never hashes: every
+//! are neither listed nor named by anything and have no references of
+//! their own. The mark never hashes: every
 //! edge is a packed id (`adjacency.rs`).
 
 mod adjacency;
@@ -265,8 +266,9 @@ where
 
     /// Rebuilds the adjacency when enough has changed since the last
     /// time, dropping the nodes that are neither listed nor named by
-    /// anything (what the store removed for good). Amortised O(1) per
-    /// change; called after each commit.
+    /// anything and have no references of their own (what the store
+    /// removed for good). Amortised O(1) per change; called after each
+    /// commit.
     fn maybe_compact(&mut self) {
         let prepared = Arc::strong_count(&self.pending) > 1;
         if !prepared && (self.references.wants_compaction() || self.bound.wants_compaction()) {
@@ -274,15 +276,18 @@ where
         }
     }
 
-    /// Renumbers the ids that are still needed, in their old order, and
+    /// Renumbers the ids that are still needed, in the order a mark reaches them, and
     /// rebuilds everything keyed by id.
     fn compact(&mut self) {
         const GONE: u32 = u32::MAX;
         let len = self.nodes.len();
-        // Needed: listed, a root's target, or named by a needed row. An
-        // unlisted node with references of its own (an image the store
-        // never sweeps) is kept while something names it or it is a root;
-        // a row whose node nothing needs is unreachable and goes with it.
+        // Needed: listed, a root's target, a node with references or
+        // back-references of its own, or named by a needed row. The row of
+        // an unlisted node (an image the store never sweeps) is the
+        // store's until the store removes the node, even while nothing
+        // names it: named again, it holds again what it held. What goes is
+        // what carries nothing: unlisted, no root, an empty row (removed,
+        // or only ever a target), and named by no row.
         //
         // New ids go in the order a mark would reach them (depth first from
         // the roots, then from the rest), so that a mark reads the colours
@@ -321,6 +326,14 @@ where
         for (&child, parents) in &self.parents {
             if self.listed.contains(child) {
                 seeds.extend(parents.iter().map(|&(parent, _)| parent));
+            }
+        }
+        for id in 0..len as u32 {
+            let mut row = false;
+            self.references.for_each(id, |_| row = true);
+            self.bound.for_each(id, |_| row = true);
+            if row {
+                seeds.push(id);
             }
         }
         for seed in seeds {

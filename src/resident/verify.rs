@@ -101,11 +101,15 @@ where
             }
         }
 
+        // The rows a listing reads: a fresh listing cannot see the row of
+        // an unlisted node nothing names, which is no drift.
+        let read = self.read_by_listing();
+        let read = |id: u32| read[id as usize] || fresh.find(&self.nodes[id as usize]).is_some();
         let mut edges: StdMap<Key<'_, T, N, K>, i64> = StdMap::new();
         let mut deadlines: StdMap<Key<'_, T, N, K>, [Option<SystemTime>; 2]> = StdMap::new();
         for (side, graph) in [(0, Side::Fresh(&fresh)), (1, Side::Kept(self))] {
             let sign = if side == 0 { 1 } else { -1 };
-            graph.each_edge(|key, deadline| {
+            graph.each_edge(&read, |key, deadline| {
                 *edges.entry(key).or_default() += sign;
                 if key.2 & EXPIRES_BIT != 0 {
                     deadlines.entry(key).or_default()[side] = deadline;
@@ -187,11 +191,15 @@ enum Side<'a, T, N, K, S> {
 
 impl<'a, T, N, K, S> Side<'a, T, N, K, S> {
     /// Every reference and back-reference, with its deadline if it
-    /// expires.
-    fn each_edge(&self, mut each: impl FnMut(Key<'a, T, N, K>, Option<SystemTime>)) {
+    /// expires; of the kept graph, only those of the rows `read` names.
+    fn each_edge(
+        &self,
+        read: &dyn Fn(u32) -> bool,
+        mut each: impl FnMut(Key<'a, T, N, K>, Option<SystemTime>),
+    ) {
         match *self {
-            Side::Fresh(graph) => graph.each_edge(&mut each),
-            Side::Kept(graph) => graph.each_edge(&mut each),
+            Side::Fresh(graph) => graph.each_edge(&|_| true, &mut each),
+            Side::Kept(graph) => graph.each_edge(read, &mut each),
         }
     }
 
@@ -204,8 +212,48 @@ impl<'a, T, N, K, S> Side<'a, T, N, K, S> {
 }
 
 impl<T, N, K, S> Graph<T, N, K, S> {
-    fn each_edge<'a>(&'a self, each: &mut impl FnMut(Key<'a, T, N, K>, Option<SystemTime>)) {
+    /// The ids whose rows a listing reads: the listed nodes, the roots'
+    /// targets, both ends of every back-reference (the listing declares
+    /// them), and what their rows name, transitively.
+    fn read_by_listing(&self) -> Vec<bool> {
+        fn visit(id: u32, read: &mut [bool], stack: &mut Vec<u32>) {
+            if !read[id as usize] {
+                read[id as usize] = true;
+                stack.push(id);
+            }
+        }
+        let len = self.nodes.len();
+        let mut read = vec![false; len];
+        let mut stack = Vec::new();
+        for id in self.listed.iter() {
+            visit(id, &mut read, &mut stack);
+        }
+        for &edge in self.roots.keys() {
+            visit(unpack(edge).0, &mut read, &mut stack);
+        }
+        for parent in 0..len as u32 {
+            self.bound.for_each(parent, |edge| {
+                visit(parent, &mut read, &mut stack);
+                visit(unpack(edge).0, &mut read, &mut stack);
+            });
+        }
+        while let Some(id) = stack.pop() {
+            let mut each = |edge: u32| visit(unpack(edge).0, &mut read, &mut stack);
+            self.references.for_each(id, &mut each);
+            self.bound.for_each(id, &mut each);
+        }
+        read
+    }
+
+    fn each_edge<'a>(
+        &'a self,
+        read: &dyn Fn(u32) -> bool,
+        each: &mut impl FnMut(Key<'a, T, N, K>, Option<SystemTime>),
+    ) {
         for from in 0..self.nodes.len() as u32 {
+            if !read(from) {
+                continue;
+            }
             let node = &self.nodes[from as usize];
             self.references.for_each(from, |edge| {
                 let (to, _, _) = unpack(edge);
