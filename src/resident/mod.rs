@@ -368,7 +368,7 @@ where
         // in the middle of a collection's short part. A hint: dropped if
         // the allocator cannot meet it.
         let headroom = rows / 4;
-        let _ = self.nodes.try_reserve(headroom);
+        let _ = self.nodes.try_reserve_exact(headroom);
         let (nodes, hasher) = (&self.nodes, &self.hasher);
         let _ = self
             .table
