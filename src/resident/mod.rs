@@ -11,11 +11,14 @@
 //!   in two steps ([`Graph::prepare`], [`Graph::commit`]).
 //! - `collect.rs`: a collection over the graph ([`Graph::collect`],
 //!   [`ResidentCollection`]).
+//! - `shared.rs`: a graph collected while writers write
+//!   ([`SharedGraph`], [`ResidentMarking`]).
 //! - `verify.rs`: the graph against a fresh listing ([`Graph::verify`],
 //!   [`Drift`]).
 //!
-//! Invariants: an id names one node for the graph's life, between
-//! compactions; a compaction renumbers every id and drops the nodes that
+//! Invariants: an id names one node between compactions; a compaction
+//! renumbers every id (in the order a mark reaches them) and drops the
+//! nodes that
 //! are neither listed nor named by anything and have no references of
 //! their own. The mark never hashes: every
 //! edge is a packed id (`adjacency.rs`).
