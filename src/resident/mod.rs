@@ -18,10 +18,9 @@
 //!
 //! Invariants: an id names one node between compactions; a compaction
 //! renumbers every id (in the order a mark reaches them) and drops the
-//! nodes that
-//! are neither listed nor named by anything and have no references of
-//! their own. The mark never hashes: every
-//! edge is a packed id (`adjacency.rs`).
+//! nodes that are neither listed nor named by anything and have no
+//! references of their own. The mark never hashes: every edge is a packed
+//! id (`adjacency.rs`).
 
 mod adjacency;
 mod build;
