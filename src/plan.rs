@@ -52,7 +52,8 @@ pub struct Plan<R> {
     made_at: SystemTime,
     generation: Option<u64>,
     /// Live nodes that held less than they name when the plan was made.
-    #[cfg_attr(feature = "serde", serde(default))]
+    // A function, not `default`: serde's `default` would ask `R: Default`.
+    #[cfg_attr(feature = "serde", serde(default = "Vec::new"))]
     partly_held: Vec<R>,
 }
 
