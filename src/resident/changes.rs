@@ -246,26 +246,6 @@ impl<T, N, K> Changes<T, N, K> {
     }
 }
 
-impl<T, N, K> Changes<T, N, K> {
-    /// Every node an addition names: what a collection running while these
-    /// changes were staged must keep, with its closure, as the write
-    /// barrier's reports (a removal only makes less live).
-    pub(super) fn added(&self) -> impl Iterator<Item = &Node<T, N, K>> {
-        self.ops.iter().flat_map(|op| {
-            let (first, second): (Option<&Node<T, N, K>>, Option<&Node<T, N, K>>) = match op {
-                Op::AddNode(node, _) | Op::Touch(node, _) => (Some(node), None),
-                Op::AddReference(edge, _) | Op::Renew(edge, _) => {
-                    (Some(&edge.from), Some(&edge.to))
-                }
-                Op::AddRoot(node, _, _) | Op::RenewRoot(node, _, _) => (Some(node), None),
-                Op::Bind { child, parent, .. } => (Some(child), Some(parent)),
-                Op::RemoveNode(_) | Op::RemoveReference(..) | Op::RemoveRoot(..) => (None, None),
-            };
-            first.into_iter().chain(second)
-        })
-    }
-}
-
 /// Changes applied halfway: their additions are in the graph, their
 /// removals wait. Hand it back to [`Graph::commit`] once the store has
 /// committed, or to [`Graph::abort`] if it has not.
@@ -286,6 +266,10 @@ pub struct Prepared {
     /// (changes prepared since, committed in the store after these, have
     /// the last word).
     seen: HashMap<Clock, Option<SystemTime>>,
+    /// Every node an addition named, by id: what a collection running
+    /// while these changes were staged must keep, with its closure (the
+    /// write barrier's reports; a removal only makes less live).
+    pub(super) named: Vec<u32>,
     undo: Vec<Undo>,
     later: Vec<Later>,
     /// The changes in order, as far as the graph needs them to apply
@@ -381,6 +365,7 @@ where
             graph: Arc::clone(&self.pending),
             seq: self.prepares,
             seen: HashMap::default(),
+            named: Vec::new(),
             undo: Vec::new(),
             later: Vec::new(),
             sequence: Sequence::default(),
@@ -458,6 +443,7 @@ where
         match op {
             Op::AddNode(node, last_used) => {
                 let id = self.id(node)?;
+                p.named.push(id);
                 self.listed_by.insert(id, p.seq);
                 // Removed earlier in these changes: listed again, with no
                 // last use but this one; each removal takes the references
@@ -530,11 +516,13 @@ where
             }
             Op::Touch(node, at) => {
                 let id = self.id(node)?;
+                p.named.push(id);
                 p.sequence.clocks.insert(Clock::LastUsed(id), Some(*at));
                 self.raise_last_used(id, *at, p);
             }
             Op::AddReference(edge, expires) => {
                 let (from, packed) = self.edge(edge, expires.is_some())?;
+                p.named.extend([from, unpack(packed).0]);
                 self.references.add(from, packed);
                 p.undo.push(Undo::Reference(from, packed));
                 if let Some(at) = *expires {
@@ -570,6 +558,7 @@ where
             }
             Op::Renew(edge, at) => {
                 let (from, packed) = self.edge(edge, true)?;
+                p.named.extend([from, unpack(packed).0]);
                 let clock = Clock::Deadline(from, packed);
                 let before = p
                     .sequence
@@ -582,6 +571,7 @@ where
             }
             Op::AddRoot(node, strength, expires) => {
                 let packed = pack(self.id(node)?, *strength, expires.is_some());
+                p.named.push(unpack(packed).0);
                 *self.roots.entry(packed).or_default() += 1;
                 p.undo.push(Undo::Root(packed));
                 if let Some(at) = *expires {
@@ -610,6 +600,7 @@ where
             }
             Op::RenewRoot(node, strength, at) => {
                 let packed = pack(self.id(node)?, *strength, true);
+                p.named.push(unpack(packed).0);
                 let clock = Clock::RootDeadline(packed);
                 let before = p
                     .sequence
@@ -625,6 +616,7 @@ where
                 strength,
             } => {
                 let (child, parent) = (self.id(child)?, self.id(parent)?);
+                p.named.extend([child, parent]);
                 self.bind(child, parent, *strength);
                 p.undo.push(Undo::Bound {
                     child,

@@ -432,7 +432,8 @@ where
                     let Ok(prepared) = self.prepare(&changes) else {
                         continue;
                     };
-                    reported.extend(changes.added().filter_map(|node| self.find(node)));
+                    // Named by id as they were staged: no second hash.
+                    reported.extend_from_slice(&prepared.named);
                     if outcome == Outcome::Committed {
                         let _ = self.commit(prepared);
                     } else {
