@@ -111,7 +111,7 @@ where
             let sign = if side == 0 { 1 } else { -1 };
             graph.each_edge(&read, |key, deadline| {
                 *edges.entry(key).or_default() += sign;
-                if key.2 & EXPIRES_BIT != 0 {
+                if unpack(key.2).2 {
                     deadlines.entry(key).or_default()[side] = deadline;
                 }
             });
@@ -135,7 +135,7 @@ where
             let sign = if side == 0 { 1 } else { -1 };
             graph.each_root(|node, code, count, deadline| {
                 *roots.entry((node, code)).or_default() += sign * i64::from(count);
-                if code & EXPIRES_BIT != 0 {
+                if unpack(code).2 {
                     root_deadlines.entry((node, code)).or_default()[side] = deadline;
                 }
             });
@@ -180,8 +180,6 @@ where
         Ok(drift)
     }
 }
-
-const EXPIRES_BIT: u32 = 0b100;
 
 /// Either graph of a comparison, with their different hashers.
 enum Side<'a, T, N, K, S> {
