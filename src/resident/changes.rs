@@ -59,6 +59,39 @@ struct Edge<T, N, K> {
     strength: Strength,
 }
 
+impl<T, N, K> Op<T, N, K> {
+    /// The nodes the change names, in the order `stage` takes their ids.
+    fn nodes(&self) -> (&Node<T, N, K>, Option<&Node<T, N, K>>) {
+        match self {
+            Op::AddNode(node, _)
+            | Op::RemoveNode(node)
+            | Op::Touch(node, _)
+            | Op::AddRoot(node, ..)
+            | Op::RemoveRoot(node, ..)
+            | Op::RenewRoot(node, ..) => (node, None),
+            Op::AddReference(edge, _) | Op::RemoveReference(edge, _) | Op::Renew(edge, _) => {
+                (&edge.from, Some(&edge.to))
+            }
+            Op::Bind { child, parent, .. } => (child, Some(parent)),
+        }
+    }
+}
+
+/// A node of staged changes, looked up before `prepare` in a graph that
+/// does not change until then (a collection's long part holds it still):
+/// so the lookup, a hash and a comparison with cold key bytes, is paid by
+/// the writer, not inside a collection's pause.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Resolved {
+    /// In the graph, with this id.
+    Known(u32),
+    /// Not in the graph: interned with this hash.
+    New(u64),
+    /// The same node as the one at this position of the changes' nodes,
+    /// which was new.
+    Again(u32),
+}
+
 impl<T, N, K> Default for Changes<T, N, K> {
     fn default() -> Self {
         Changes { ops: Vec::new() }
@@ -79,6 +112,14 @@ impl<T, N, K> Changes<T, N, K> {
     /// Whether nothing is staged.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Every node the changes name, in the order `stage` takes their ids.
+    fn nodes(&self) -> impl Iterator<Item = &Node<T, N, K>> {
+        self.ops.iter().flat_map(|op| {
+            let (first, second) = op.nodes();
+            std::iter::once(first).chain(second)
+        })
     }
 
     /// A node the store now lists: a candidate, as
@@ -360,6 +401,18 @@ where
     /// Returns `Err` with nothing applied only if the graph is full (more
     /// nodes than ids).
     pub fn prepare(&mut self, changes: &Changes<T, N, K>) -> Result<Prepared, GraphError<T, N, K>> {
+        self.prepare_resolved(changes, None)
+    }
+
+    /// [`prepare`](Self::prepare), with the changes' nodes looked up
+    /// already by [`resolve`](Self::resolve) in this graph as it still is.
+    pub(super) fn prepare_resolved(
+        &mut self,
+        changes: &Changes<T, N, K>,
+        resolved: Option<&[Resolved]>,
+    ) -> Result<Prepared, GraphError<T, N, K>> {
+        // Every id first: a full graph stages nothing.
+        let ids = self.ids(changes, resolved)?;
         self.prepares += 1;
         let mut prepared = Prepared {
             graph: Arc::clone(&self.pending),
@@ -370,11 +423,9 @@ where
             later: Vec::new(),
             sequence: Sequence::default(),
         };
+        let mut ids = ids.iter();
         for op in &changes.ops {
-            if let Err(full) = self.stage(op, &mut prepared) {
-                self.undo(std::mem::take(&mut prepared.undo));
-                return Err(full);
-            }
+            self.stage(op, &mut ids, &mut prepared);
         }
         for &clock in prepared.sequence.clocks.keys() {
             prepared.seen.insert(clock, self.clock(clock));
@@ -433,16 +484,70 @@ where
         Ok(())
     }
 
-    fn id(&mut self, node: &Node<T, N, K>) -> Result<u32, GraphError<T, N, K>> {
-        self.intern(node).ok_or(crate::Error::TooManyNodes {
-            max: MAX_IDS as u64,
-        })
+    /// Looks up every node `changes` name, without changing the graph: the
+    /// part of [`prepare`](Self::prepare) that reads keys, done ahead.
+    /// Valid for [`prepare_resolved`](Self::prepare_resolved) as long as
+    /// the graph does not change in between.
+    pub(super) fn resolve(&self, changes: &Changes<T, N, K>) -> Vec<Resolved> {
+        let nodes: Vec<&Node<T, N, K>> = changes.nodes().collect();
+        let mut resolved = Vec::with_capacity(nodes.len());
+        // The new nodes so far, by hash and position: few per change.
+        let mut new: Vec<(u64, u32)> = Vec::new();
+        for (at, node) in nodes.iter().enumerate() {
+            let hash = self.hasher.hash_one(node);
+            let this = match self.find_hashed(hash, node) {
+                Some(id) => Resolved::Known(id),
+                None => match new
+                    .iter()
+                    .find(|&&(seen, first)| seen == hash && nodes[first as usize] == *node)
+                {
+                    Some(&(_, first)) => Resolved::Again(first),
+                    None => {
+                        new.push((hash, at as u32));
+                        Resolved::New(hash)
+                    }
+                },
+            };
+            resolved.push(this);
+        }
+        resolved
     }
 
-    fn stage(&mut self, op: &Op<T, N, K>, p: &mut Prepared) -> Result<(), GraphError<T, N, K>> {
+    /// The id of every node `changes` name, in order, interned if new.
+    fn ids(
+        &mut self,
+        changes: &Changes<T, N, K>,
+        resolved: Option<&[Resolved]>,
+    ) -> Result<Vec<u32>, GraphError<T, N, K>> {
+        let full = || crate::Error::TooManyNodes {
+            max: MAX_IDS as u64,
+        };
+        let mut ids = Vec::with_capacity(changes.ops.len() * 2);
+        match resolved {
+            None => {
+                for node in changes.nodes() {
+                    ids.push(self.intern(node).ok_or_else(full)?);
+                }
+            }
+            Some(resolved) => {
+                debug_assert_eq!(resolved.len(), changes.nodes().count());
+                for (node, &this) in changes.nodes().zip(resolved) {
+                    let id = match this {
+                        Resolved::Known(id) => id,
+                        Resolved::New(hash) => self.intern_hashed(hash, node).ok_or_else(full)?,
+                        Resolved::Again(first) => ids[first as usize],
+                    };
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    fn stage(&mut self, op: &Op<T, N, K>, ids: &mut std::slice::Iter<'_, u32>, p: &mut Prepared) {
         match op {
-            Op::AddNode(node, last_used) => {
-                let id = self.id(node)?;
+            Op::AddNode(_, last_used) => {
+                let id = next(ids);
                 p.named.push(id);
                 self.listed_by.insert(id, p.seq);
                 // Removed earlier in these changes: listed again, with no
@@ -480,8 +585,8 @@ where
                     self.raise_last_used(id, at, p);
                 }
             }
-            Op::RemoveNode(node) => {
-                let id = self.id(node)?;
+            Op::RemoveNode(_) => {
+                let id = next(ids);
                 let mut references = Vec::new();
                 self.references.for_each(id, |edge| references.push(edge));
                 references.sort_unstable();
@@ -514,14 +619,14 @@ where
                 });
                 p.sequence.clocks.insert(Clock::LastUsed(id), None);
             }
-            Op::Touch(node, at) => {
-                let id = self.id(node)?;
+            Op::Touch(_, at) => {
+                let id = next(ids);
                 p.named.push(id);
                 p.sequence.clocks.insert(Clock::LastUsed(id), Some(*at));
                 self.raise_last_used(id, *at, p);
             }
             Op::AddReference(edge, expires) => {
-                let (from, packed) = self.edge(edge, expires.is_some())?;
+                let (from, packed) = edge_ids(ids, edge.strength, expires.is_some());
                 p.named.extend([from, unpack(packed).0]);
                 self.references.add(from, packed);
                 p.undo.push(Undo::Reference(from, packed));
@@ -539,14 +644,14 @@ where
                 }
             }
             Op::RemoveReference(edge, expiring) => {
-                let (from, packed) = self.edge(edge, *expiring)?;
+                let (from, packed) = edge_ids(ids, edge.strength, *expiring);
                 let mut copies = 0u32;
                 self.references
                     .for_each(from, |e| copies += u32::from(e == packed));
                 let waiting = p.sequence.references.entry((from, packed)).or_default();
                 // None left to remove, after the removals staged before.
                 if copies <= *waiting {
-                    return Ok(());
+                    return;
                 }
                 *waiting += 1;
                 if *expiring && copies == *waiting {
@@ -557,7 +662,7 @@ where
                 p.later.push(Later::Reference(from, packed));
             }
             Op::Renew(edge, at) => {
-                let (from, packed) = self.edge(edge, true)?;
+                let (from, packed) = edge_ids(ids, edge.strength, true);
                 p.named.extend([from, unpack(packed).0]);
                 let clock = Clock::Deadline(from, packed);
                 let before = p
@@ -569,8 +674,8 @@ where
                     self.raise_deadline((from, packed), *at, p);
                 }
             }
-            Op::AddRoot(node, strength, expires) => {
-                let packed = pack(self.id(node)?, *strength, expires.is_some());
+            Op::AddRoot(_, strength, expires) => {
+                let packed = pack(next(ids), *strength, expires.is_some());
                 p.named.push(unpack(packed).0);
                 *self.roots.entry(packed).or_default() += 1;
                 p.undo.push(Undo::Root(packed));
@@ -585,12 +690,12 @@ where
                     self.raise_root_deadline(packed, at, p);
                 }
             }
-            Op::RemoveRoot(node, strength, expiring) => {
-                let packed = pack(self.id(node)?, *strength, *expiring);
+            Op::RemoveRoot(_, strength, expiring) => {
+                let packed = pack(next(ids), *strength, *expiring);
                 let copies = self.roots.get(&packed).copied().unwrap_or(0);
                 let waiting = p.sequence.roots.entry(packed).or_default();
                 if copies <= *waiting {
-                    return Ok(());
+                    return;
                 }
                 *waiting += 1;
                 if *expiring && copies == *waiting {
@@ -598,8 +703,8 @@ where
                 }
                 p.later.push(Later::Root(packed));
             }
-            Op::RenewRoot(node, strength, at) => {
-                let packed = pack(self.id(node)?, *strength, true);
+            Op::RenewRoot(_, strength, at) => {
+                let packed = pack(next(ids), *strength, true);
                 p.named.push(unpack(packed).0);
                 let clock = Clock::RootDeadline(packed);
                 let before = p
@@ -610,12 +715,8 @@ where
                     self.raise_root_deadline(packed, *at, p);
                 }
             }
-            Op::Bind {
-                child,
-                parent,
-                strength,
-            } => {
-                let (child, parent) = (self.id(child)?, self.id(parent)?);
+            Op::Bind { strength, .. } => {
+                let (child, parent) = (next(ids), next(ids));
                 p.named.extend([child, parent]);
                 self.bind(child, parent, *strength);
                 p.undo.push(Undo::Bound {
@@ -625,7 +726,6 @@ where
                 });
             }
         }
-        Ok(())
     }
 
     /// Makes `at` the last use of `id` now if it is later, to undo on
@@ -683,16 +783,6 @@ where
                 self.root_deadlines.remove(&edge);
             }
         }
-    }
-
-    fn edge(
-        &mut self,
-        edge: &Edge<T, N, K>,
-        expires: bool,
-    ) -> Result<(u32, u32), GraphError<T, N, K>> {
-        let from = self.id(&edge.from)?;
-        let to = self.id(&edge.to)?;
-        Ok((from, pack(to, edge.strength, expires)))
     }
 
     fn undo(&mut self, undo: Vec<Undo>) {
@@ -814,4 +904,15 @@ where
             }
         }
     }
+}
+
+/// The next of the ids [`Graph::ids`] found, one per node, in order.
+fn next(ids: &mut std::slice::Iter<'_, u32>) -> u32 {
+    *ids.next().expect("one id per node of the changes")
+}
+
+/// A reference's referrer and packed edge, from the next two ids.
+fn edge_ids(ids: &mut std::slice::Iter<'_, u32>, strength: Strength, expires: bool) -> (u32, u32) {
+    let from = next(ids);
+    (from, pack(next(ids), strength, expires))
 }

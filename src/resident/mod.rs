@@ -214,7 +214,11 @@ where
     S: BuildHasher,
 {
     fn find(&self, node: &Node<T, N, K>) -> Option<u32> {
-        let hash = self.hasher.hash_one(node);
+        self.find_hashed(self.hasher.hash_one(node), node)
+    }
+
+    /// [`find`](Self::find), given the node's hash.
+    fn find_hashed(&self, hash: u64, node: &Node<T, N, K>) -> Option<u32> {
         let nodes = &self.nodes;
         self.table
             .find(hash, |&id| nodes[id as usize] == *node)
@@ -223,15 +227,19 @@ where
 
     /// The id of `node`, interned if new. `None`: the graph is full.
     fn intern(&mut self, node: &Node<T, N, K>) -> Option<u32> {
-        let hash = self.hasher.hash_one(node);
-        let (nodes, hasher) = (&self.nodes, &self.hasher);
-        if let Some(&id) = self.table.find(hash, |&id| nodes[id as usize] == *node) {
+        self.intern_hashed(self.hasher.hash_one(node), node)
+    }
+
+    /// [`intern`](Self::intern), given the node's hash.
+    fn intern_hashed(&mut self, hash: u64, node: &Node<T, N, K>) -> Option<u32> {
+        if let Some(id) = self.find_hashed(hash, node) {
             return Some(id);
         }
         if self.nodes.len() >= MAX_IDS {
             return None;
         }
         let id = self.nodes.len() as u32;
+        let (nodes, hasher) = (&self.nodes, &self.hasher);
         self.table
             .insert_unique(hash, id, |&id| hasher.hash_one(&nodes[id as usize]));
         self.nodes.push(node.clone());

@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Instant, SystemTime};
 
+use super::changes::Resolved;
 use super::collect::check_options;
 use super::*;
 use crate::mark::Reach;
@@ -42,13 +43,18 @@ impl<T, N, K, S> Debug for SharedGraph<T, N, K, S> {
 /// Changes that arrived while a collection marked.
 struct Queue<T, N, K> {
     collecting: bool,
+    /// Which collection is (or was last) collecting: the graph holds still
+    /// from its `mark` until its `finish`.
+    collection: u64,
     slots: Vec<Arc<Mutex<Slot<T, N, K>>>>,
 }
 
 /// One writer's changes, from `prepare` on.
 enum Slot<T, N, K> {
-    /// Queued during a collection; whether the store has committed yet.
-    Queued(Changes<T, N, K>, Outcome),
+    /// Queued during a collection, with its nodes looked up in the graph
+    /// as that collection holds it still (`None`: not looked up); whether
+    /// the store has committed yet.
+    Queued(Changes<T, N, K>, Option<Vec<Resolved>>, Outcome),
     /// Applied halfway (prepared) on the graph, or already finished
     /// (`None`).
     Prepared(Option<Prepared>),
@@ -96,6 +102,7 @@ where
             graph: RwLock::new(graph),
             queue: Mutex::new(Queue {
                 collecting: false,
+                collection: 0,
                 slots: Vec::new(),
             }),
         }
@@ -116,17 +123,46 @@ where
 
     /// As [`Graph::prepare`], before the store commits. While a collection
     /// marks, the changes queue instead (nothing waits for the mark), and
-    /// the collection's short part applies them.
+    /// the collection's short part applies them; their nodes are looked up
+    /// here, beside the mark, so that the short part need not.
     pub fn prepare(
         &self,
         changes: Changes<T, N, K>,
     ) -> Result<Staged<T, N, K>, GraphError<T, N, K>> {
+        let collection = {
+            let queue = lock(&self.queue);
+            if !queue.collecting {
+                return self.prepare_now(queue, changes);
+            }
+            queue.collection
+        };
+        // The graph holds still while this collection marks: looked up
+        // now, the nodes keep their ids until its short part applies the
+        // queue. The queue's lock is not held here: the short part takes
+        // the graph's before it.
+        let resolved = self.read().resolve(&changes);
         let mut queue = lock(&self.queue);
-        if queue.collecting {
-            let slot = Arc::new(Mutex::new(Slot::Queued(changes, Outcome::Pending)));
-            queue.slots.push(Arc::clone(&slot));
-            return Ok(Staged { slot });
+        if !queue.collecting {
+            return self.prepare_now(queue, changes);
         }
+        // Another collection began meanwhile: the ids may have moved.
+        let resolved = (queue.collection == collection).then_some(resolved);
+        let slot = Arc::new(Mutex::new(Slot::Queued(
+            changes,
+            resolved,
+            Outcome::Pending,
+        )));
+        queue.slots.push(Arc::clone(&slot));
+        Ok(Staged { slot })
+    }
+
+    /// Prepares `changes` on the graph, no collection marking: the queue's
+    /// lock, held, keeps one from starting meanwhile.
+    fn prepare_now(
+        &self,
+        _queue: MutexGuard<'_, Queue<T, N, K>>,
+        changes: Changes<T, N, K>,
+    ) -> Result<Staged<T, N, K>, GraphError<T, N, K>> {
         let mut graph = self.graph.write().unwrap_or_else(PoisonError::into_inner);
         let prepared = graph.prepare(&changes)?;
         Ok(Staged {
@@ -148,7 +184,7 @@ where
         let mut queue = lock(&self.queue);
         let mut slot = lock(&staged.slot);
         match &mut *slot {
-            Slot::Queued(_, pending) | Slot::Ending(_, pending) => {
+            Slot::Queued(_, _, pending) | Slot::Ending(_, pending) => {
                 *pending = outcome;
                 Ok(())
             }
@@ -198,6 +234,7 @@ where
                 });
             }
             queue.collecting = true;
+            queue.collection += 1;
             Ok(())
         });
         let long = long.map(|()| {
@@ -422,14 +459,14 @@ where
         for slot in slots {
             let mut slot = lock(&slot);
             match std::mem::replace(&mut *slot, Slot::Prepared(None)) {
-                Slot::Queued(changes, outcome) => {
+                Slot::Queued(changes, resolved, outcome) => {
                     if outcome == Outcome::Aborted {
                         continue;
                     }
                     // A graph too full for the changes keeps them out; the
                     // writer's commit then finds nothing to do, and verify
                     // reports what is missing.
-                    let Ok(prepared) = self.prepare(&changes) else {
+                    let Ok(prepared) = self.prepare_resolved(&changes, resolved.as_deref()) else {
                         continue;
                     };
                     // Named by id as they were staged: no second hash.
