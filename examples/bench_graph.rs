@@ -88,7 +88,11 @@
 //!   included), the listed bits, the adjacency, the maps and the mark's
 //!   colours and stack, by capacity; not the bytes the two `String`s of
 //!   each node point to (the key copies). The `+resident` figure of the
-//!   `built:` line is the whole graph's RSS, key copies included.
+//!   `built:` line is the whole graph's RSS, key copies included;
+//! - last, the same graph shared (`SharedGraph`) for the pause of a
+//!   collection beside a writer, as `--pause` measures it for the
+//!   resident graph (below): `RESULT resident_pause_spread …` and
+//!   `RESULT resident_pause_tail …`.
 //!
 //! The last lines are machine-readable:
 //! `RESULT <impl> mark_ms=<f> sweep_ms=<f> reachable=<n> unreachable=<n>
@@ -412,6 +416,13 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
     } else {
         Csr::default()
     };
+    // The writes of `--pause`, for the resident graph's pause below.
+    let pause_writes = if with_resident {
+        let snapshot_live = reachable(&csr, None);
+        pause_changes(&graph, &plan_writes(&graph, &snapshot_live, ENTRIES, 7))
+    } else {
+        Vec::new()
+    };
     let nodes = graph.node_count();
     let roots = graph.roots.clone();
     drop(graph);
@@ -604,6 +615,10 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
     let extras = resident_graph
         .as_mut()
         .map(|graph| resident_extras(graph, &store, &plan, build_time, runs));
+    // The pause last: it takes the graph.
+    if let Some(graph) = resident_graph.take() {
+        resident_pause(graph, &pause_writes, runs);
+    }
 
     out!();
     for (name, s) in impls.iter().zip(&summaries) {
@@ -784,24 +799,17 @@ fn pause(graph: Graph, runs: usize) -> ExitCode {
             ms_num(collect_ms)
         );
     }
-    resident_pause(&mut store, &graph, &writes, runs);
+    let changes = pause_changes(&graph, &writes);
+    let (built, build) = build_resident(&mut store);
+    out!("\nresident: built from one listing in {} ms", ms_num(build));
+    resident_pause(built, &changes, runs);
     ExitCode::SUCCESS
 }
 
-/// `--pause` for the resident graph: a `SharedGraph` built from one
-/// listing of the same owned-key store; each round, a writer thread makes
-/// the same writes as `Changes` (one prepare and commit each, a
-/// transaction a write) either spread over the long part (`mark`: they
-/// queue) or all after it (every one is then `finish`'s); `finish` takes
-/// them in. Prints `RESULT resident_pause_spread …` and
-/// `RESULT resident_pause_tail entries=… finish_ms=… apply_ms=… mark_ms=…
-/// long_ms=…` (medians): `finish_ms` is the whole short part, writers
-/// held out.
-fn resident_pause(store: &mut NodeStore, graph: &Graph, writes: &[Change], runs: usize) {
-    let (built, build) = build_resident(store);
-    out!("\nresident: built from one listing in {} ms", ms_num(build));
-    let shared = resource_gc::SharedGraph::new(built);
-    let changes: Vec<ResidentChanges> = writes
+/// `writes` as the resident graph's `Changes`, one per write (one
+/// store transaction each).
+fn pause_changes(graph: &Graph, writes: &[Change]) -> Vec<ResidentChanges> {
+    writes
         .iter()
         .enumerate()
         .map(|(i, &write)| {
@@ -827,16 +835,39 @@ fn resident_pause(store: &mut NodeStore, graph: &Graph, writes: &[Change], runs:
             }
             changes
         })
-        .collect();
+        .collect()
+}
+
+/// `--pause` for the resident graph: a `SharedGraph` built from one
+/// listing of the same owned-key store; each round, a writer thread makes
+/// the same writes as `Changes` (one prepare and commit each, a
+/// transaction a write) either spread over the long part (`mark`: they
+/// queue) or all after it (every one is then `finish`'s); `finish` takes
+/// them in. Prints `RESULT resident_pause_spread …` and
+/// `RESULT resident_pause_tail entries=… finish_ms=… apply_ms=… mark_ms=…
+/// long_ms=…` (medians): `finish_ms` is the whole short part, writers
+/// held out.
+fn resident_pause(built: Resident, changes: &[ResidentChanges], runs: usize) {
+    let shared = resource_gc::SharedGraph::new(built);
     let options = Options::default();
-    // The long part's length, for spreading the writes over it.
-    let probe = Instant::now();
-    let marking = shared.mark(&options);
-    let long_estimate = probe.elapsed();
-    if let Err(e) = marking.finish(|_| ()) {
-        eprintln!("bench_graph: resident pause: {e}");
-        return;
+    // The long part's length, for spreading the writes over it: the
+    // shortest of three, as the first, cold, can take many times as long
+    // (at 10M, 30 s against 0.2 s), and writes spread over that would
+    // mostly come after the long part.
+    let mut long_estimate = Duration::MAX;
+    for _ in 0..3 {
+        let probe = Instant::now();
+        let marking = shared.mark(&options);
+        long_estimate = long_estimate.min(probe.elapsed());
+        if let Err(e) = marking.finish(|_| ()) {
+            eprintln!("bench_graph: resident pause: {e}");
+            return;
+        }
     }
+    out!(
+        "resident pause: writes spread over {} ms, the long part's shortest of 3",
+        ms_num(long_estimate)
+    );
     for (label, spread) in [
         ("resident_pause_spread", true),
         ("resident_pause_tail", false),
@@ -847,7 +878,9 @@ fn resident_pause(store: &mut NodeStore, graph: &Graph, writes: &[Change], runs:
             let (long, pause) = thread::scope(|scope| {
                 let writer = scope.spawn(|| {
                     let begun = Instant::now();
+                    let mut after_long = 0;
                     for (i, changes) in changes.iter().enumerate() {
+                        after_long += usize::from(long_done.load(Ordering::Acquire));
                         if spread {
                             let due =
                                 long_estimate.mul_f64((i + 1) as f64 / (changes.len() + 1) as f64);
@@ -862,17 +895,18 @@ fn resident_pause(store: &mut NodeStore, graph: &Graph, writes: &[Change], runs:
                         let staged = shared.prepare(changes.clone()).expect("the graph has room");
                         shared.commit(staged).expect("staged on this graph");
                     }
+                    after_long
                 });
                 let start = Instant::now();
                 let marking = shared.mark(&options);
                 let long = start.elapsed();
                 long_done.store(true, Ordering::Release);
                 // Not the collection's time: the writer's last writes.
-                writer.join().expect("the writer panicked");
+                let after_long = writer.join().expect("the writer panicked");
                 let finished = marking.finish(|collection| collection.garbage().len());
-                (long, finished)
+                (long, finished.map(|done| (done, after_long)))
             });
-            let (swept, pause) = match pause {
+            let ((swept, pause), after_long) = match pause {
                 Ok(done) => done,
                 Err(e) => {
                     eprintln!("bench_graph: {label}, round {round}: {e}");
@@ -880,12 +914,13 @@ fn resident_pause(store: &mut NodeStore, graph: &Graph, writes: &[Change], runs:
                 }
             };
             out!(
-                "round {round}: {label:<22} long part {} ms, finish {} ms (apply {} ms, mark {} ms), {} nodes named, swept {swept}",
+                "round {round}: {label:<22} long part {} ms, finish {} ms (apply {} ms, mark {} ms), {} nodes named, {after_long} of {} writes after the long part, swept {swept}",
                 ms_num(long),
                 ms_num(pause.whole),
                 ms_num(pause.apply),
                 ms_num(pause.mark),
-                pause.queued
+                pause.queued,
+                changes.len()
             );
             rows.push((pause.whole, pause.apply, pause.mark, long, pause.queued));
         }
