@@ -223,6 +223,13 @@ pub struct Progress {
 
 pub(crate) trait EmitNode<T, N, K> {
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>);
+    /// Each of `nodes` as [`EmitNode::node`], with no last use; a sink may
+    /// read several ahead (they are all borrowed for the call).
+    fn nodes(&mut self, nodes: &mut dyn Iterator<Item = &Node<T, N, K>>) {
+        for node in nodes {
+            self.node(node, None);
+        }
+    }
     fn node_view(&mut self, view: &dyn NodeView<T, N, K>, last_used: Option<SystemTime>);
     fn bind(&mut self, child: &Node<T, N, K>, parent: &Node<T, N, K>, strength: Strength);
     fn reserve(&mut self, additional: usize);
@@ -321,6 +328,20 @@ impl<'a, T, N, K> NodeSink<'a, T, N, K> {
     #[inline]
     pub fn push(&mut self, node: &Node<T, N, K>) {
         self.emit.node(node, None);
+    }
+
+    /// Lists every one of `nodes`, as [`push`](Self::push) does one at a
+    /// time. Lending them for the whole call lets the collector read a
+    /// few ahead before it copies them: with owned keys whose bytes are
+    /// far apart in memory (a `HashMap` of `String`s), the copies' cache
+    /// misses then overlap instead of coming one after another.
+    pub fn extend<'n>(&mut self, nodes: impl IntoIterator<Item = &'n Node<T, N, K>>)
+    where
+        T: 'n,
+        N: 'n,
+        K: 'n,
+    {
+        self.emit.nodes(&mut nodes.into_iter());
     }
 
     /// Lists the node `view` stands for. The collector builds its copy

@@ -25,7 +25,7 @@ use hashbrown::hash_table::Entry;
 use crate::mark::MAX_IDS;
 
 /// How many resources [`touch`] reaches for before they are hashed.
-const TOUCH_GROUP: usize = 16;
+pub(crate) const TOUCH_GROUP: usize = 16;
 
 /// Starts loading the memory the `Hash` of each of `resources` will read,
 /// so that hashing them next finds it in cache.
@@ -42,7 +42,7 @@ const TOUCH_GROUP: usize = 16;
 /// hashing each as it is emitted, measured slower: a node's targets tend
 /// to sit together, and hashing them in emission order uses that.
 #[inline]
-fn touch<'r, R: Hash + 'r>(resources: impl Iterator<Item = &'r R>) {
+pub(crate) fn touch<'r, R: Hash + 'r>(resources: impl Iterator<Item = &'r R>) {
     let mut touch = Touch(0);
     for resource in resources {
         resource.hash(&mut touch);

@@ -442,9 +442,11 @@ impl CollectionContext for OwnedKeys {
     type Error = Infallible;
 
     fn all(&mut self, nodes: &mut NodeSink<'_, u8, u8, String>) -> Result<(), Infallible> {
-        for node in &self.0.listed {
-            nodes.push(&owned(node));
-        }
+        // In one call, where the other stores push one at a time: up to 60
+        // nodes, so several of the collector's read-ahead groups, the last
+        // one partial, duplicates across groups.
+        let listed: Vec<OwnedNode> = self.0.listed.iter().map(owned).collect();
+        nodes.extend(&listed);
         for (child, parent, strength) in &self.0.back_references {
             nodes.back_reference(&owned(child), &owned(parent), *strength);
         }

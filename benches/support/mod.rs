@@ -813,6 +813,9 @@ pub struct NodeStore {
     pub roots: Vec<StoreNode>,
     /// How `references` emits its targets.
     pub emit: Emit,
+    /// `all` lists one node at a time (`NodeSink::push`), not all in one
+    /// call (`NodeSink::extend`).
+    pub push_one_by_one: bool,
 }
 
 /// How a [`NodeStore`] emits references.
@@ -842,6 +845,7 @@ impl NodeStore {
             refs,
             roots: g.roots.iter().map(|&r| g.store_node(r)).collect(),
             emit: Emit::Stored,
+            push_one_by_one: false,
         }
     }
 
@@ -852,8 +856,12 @@ impl NodeStore {
     /// Lists every node, as `all` does.
     fn all_into(&self, nodes: &mut NodeSink<'_, u8, String, String>) {
         nodes.reserve(self.refs.len());
-        for node in self.refs.keys() {
-            nodes.push(node);
+        if self.push_one_by_one {
+            for node in self.refs.keys() {
+                nodes.push(node);
+            }
+        } else {
+            nodes.extend(self.refs.keys());
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Listing: interning every candidate, settled into the table in batches.
 
 use super::*;
+use crate::intern::{TOUCH_GROUP, touch};
 
 /// The listing's sink: interns every candidate, records listing order,
 /// the nodes within the grace period and the back-references.
@@ -145,6 +146,26 @@ where
     #[inline]
     fn node(&mut self, node: &Node<T, N, K>, last_used: Option<SystemTime>) {
         self.node_owned(node.clone(), last_used);
+    }
+
+    fn nodes(&mut self, nodes: &mut dyn Iterator<Item = &Node<T, N, K>>) {
+        // A group's key bytes are touched before any is copied, so that
+        // their cache misses overlap (see `touch`).
+        let mut group: [Option<&Node<T, N, K>>; TOUCH_GROUP] = [None; TOUCH_GROUP];
+        loop {
+            let mut len = 0;
+            for (slot, node) in group.iter_mut().zip(&mut *nodes) {
+                *slot = Some(node);
+                len += 1;
+            }
+            touch(group[..len].iter().flatten().copied());
+            for node in group[..len].iter().flatten() {
+                self.node_owned((*node).clone(), None);
+            }
+            if len < TOUCH_GROUP {
+                return;
+            }
+        }
     }
 
     #[inline]
