@@ -924,11 +924,12 @@ fn resident_pause(built: Resident, changes: &[ResidentChanges], runs: usize) {
                 }
             };
             out!(
-                "round {round}: {label:<22} long part {} ms, finish {} ms (apply {} ms, mark {} ms), {} nodes named, {after_long} of {} writes after the long part, swept {swept}",
+                "round {round}: {label:<22} long part {} ms, finish {} ms (apply {} ms, mark {} ms, compact {} ms), {} nodes named, {after_long} of {} writes after the long part, swept {swept}",
                 ms_num(long),
                 ms_num(pause.whole),
                 ms_num(pause.apply),
                 ms_num(pause.mark),
+                ms_num(pause.compact),
                 pause.queued,
                 changes.len()
             );

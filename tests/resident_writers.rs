@@ -230,3 +230,55 @@ fn collections_beside_writers_sweep_nothing_live() {
     // Not vacuous: what writers left unreachable was swept, beside them.
     assert!(swept > 0, "nothing swept");
 }
+
+/// A chain `0 → 1 → … → len-1` rooted at 0, as a store and its graph.
+fn chain(len: u32) -> (Store, SharedGraph<u8, (), u32>) {
+    let mut store = Store::default();
+    for key in 0..len {
+        let next = if key + 1 < len { vec![key + 1] } else { vec![] };
+        store.nodes.insert(key, next);
+    }
+    store.roots.insert(0);
+    let graph = Graph::build(&mut store.clone()).unwrap();
+    (store, SharedGraph::new(graph))
+}
+
+#[test]
+fn a_compaction_due_at_finish_is_counted_in_its_pause() {
+    let (mut store, shared) = chain(20);
+    // Queued during the long part: more added references than the base
+    // holds plus the adjacency's slack (4,096), so the graph is due to
+    // compact once they are applied.
+    let marking = shared.mark(&Options::default());
+    for from in 0..20 {
+        for to in (0..210).map(|k| (from + 1 + k % 19) % 20) {
+            store.nodes.get_mut(&from).unwrap().push(to);
+            let mut changes = Changes::new();
+            changes.add_reference(node(from), node(to), Strength::Strong);
+            let staged = shared.prepare(changes).unwrap();
+            shared.commit(staged).unwrap();
+        }
+    }
+    let (swept, pause) = marking
+        .finish(|collection| collection.garbage().count())
+        .unwrap();
+    assert_eq!(swept, 0);
+    assert!(pause.compact > std::time::Duration::ZERO, "{pause:?}");
+    assert!(
+        pause.whole >= pause.apply + pause.mark + pause.compact,
+        "{pause:?}"
+    );
+    let drift = shared.read().verify(&mut store.clone()).unwrap();
+    assert!(drift.is_empty(), "{drift:?}");
+
+    // Not due: no compaction, and none counted.
+    let marking = shared.mark(&Options::default());
+    let mut changes = Changes::new();
+    changes.add_reference(node(1), node(2), Strength::Strong);
+    store.nodes.get_mut(&1).unwrap().push(2);
+    shared.apply(changes).unwrap();
+    let (_, pause) = marking.finish(|_| ()).unwrap();
+    assert_eq!(pause.compact, std::time::Duration::ZERO, "{pause:?}");
+    let drift = shared.read().verify(&mut store).unwrap();
+    assert!(drift.is_empty(), "{drift:?}");
+}

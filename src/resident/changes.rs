@@ -459,7 +459,7 @@ where
         }
         drop(graph);
         self.forget_listings();
-        self.maybe_compact();
+        let _ = self.maybe_compact();
         Ok(())
     }
 

@@ -279,11 +279,15 @@ where
     /// anything and have no references of their own (what the store
     /// removed for good). Amortised O(1) per change; called after each
     /// commit.
-    fn maybe_compact(&mut self) {
+    /// Compacts if due and nothing prepared holds the ids; says whether
+    /// it did.
+    fn maybe_compact(&mut self) -> bool {
         let prepared = Arc::strong_count(&self.pending) > 1;
-        if !prepared && (self.references.wants_compaction() || self.bound.wants_compaction()) {
+        let due = self.references.wants_compaction() || self.bound.wants_compaction();
+        if !prepared && due {
             self.compact();
         }
+        !prepared && due
     }
 
     /// Renumbers the ids that are still needed, in the order a mark reaches them, and

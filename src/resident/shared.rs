@@ -15,7 +15,7 @@
 //! graph as it now is.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::changes::Resolved;
 use super::collect::check_options;
@@ -330,7 +330,7 @@ where
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             self.shared.stop_queuing(&mut graph);
-            graph.maybe_compact();
+            let _ = graph.maybe_compact();
         }
     }
 }
@@ -415,7 +415,8 @@ where
         })();
         let removed = Instant::now();
         drop(hold);
-        graph.maybe_compact();
+        let compacted = graph.maybe_compact();
+        let end = Instant::now();
         let (result, marked) = finished?;
         Ok((
             result,
@@ -423,7 +424,12 @@ where
                 queued: reported.len(),
                 apply: applied - pause,
                 mark: marked - applied,
-                whole: removed - pause,
+                compact: if compacted {
+                    end - removed
+                } else {
+                    Duration::ZERO
+                },
+                whole: end - pause,
             },
         ))
     }
@@ -439,7 +445,13 @@ pub struct Pause {
     pub apply: std::time::Duration,
     /// Marking what they named, and filtering the garbage.
     pub mark: std::time::Duration,
-    /// The whole short part, the caller's `remove` included.
+    /// Compacting the graph once the caller's `remove` returned, if the
+    /// changes made it due: rare (after about half the references' count
+    /// in changes) but a walk over the whole graph, and writers wait for
+    /// it too. Zero when not due.
+    pub compact: std::time::Duration,
+    /// The whole short part, the caller's `remove` and the compaction
+    /// included: how long writers were held out.
     pub whole: std::time::Duration,
 }
 
