@@ -46,7 +46,8 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use resource_gc::{
     Cancel, Changes, CollectionContext, Collector, Drift, Error, Graph, Node, NodeSink,
-    NotThisGraph, Options, ReferenceSink, Retention, Strength, SweepLimit, SweepOrder,
+    NotThisGraph, Options, Reason, ReferenceSink, Retention, RootKind, Step, Strength, SweepLimit,
+    SweepOrder,
 };
 
 type TestNode = Node<u8, u8, u32>;
@@ -1530,7 +1531,6 @@ fn options_the_graph_cannot_honour_are_invalid() {
     let base = options(Duration::ZERO, SweepOrder::Listing);
     for (what, options) in [
         ("pins", base.clone().pin("app:stable")),
-        ("explain", base.clone().explain(true)),
         (
             "share",
             base.clone()
@@ -1700,4 +1700,111 @@ fn a_grace_period_keeps_at_its_end_and_anything_used_later() {
         garbage_at(&mut graph, &mut store, 0, grace),
         BTreeSet::from([1, 2, 3])
     );
+}
+
+// ---------------------------------------------------------------------------
+// Why is this live?
+
+/// How far a node is reached: strongly (0) or flat (1), as the mark's
+/// `Reach`; `through` as the mark follows a reference.
+fn through(reach: u8, strength: Strength) -> Option<u8> {
+    match (strength, reach) {
+        (Strength::Structural, reach) => Some(reach),
+        (Strength::Strong, 0) => Some(0),
+        (Strength::Flat, 0) => Some(1),
+        _ => None,
+    }
+}
+
+/// The strongest of some reaches.
+fn best(reaches: impl Iterator<Item = Option<u8>>) -> Option<u8> {
+    reaches.flatten().min()
+}
+
+/// `path` is one the mark follows in `store` at `now()` with `grace`: a
+/// root of its kind, then references (held at `now`) or back-references
+/// that the reach so far follows, ending at `key`.
+fn check_path(
+    store: &Store,
+    path: &[Step<'_, TestNode>],
+    key: u32,
+    grace: Duration,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(path.last().map(|step| step.node.key), Some(key));
+    let first = path[0].node.key;
+    let mut reach = match path[0].reason {
+        Reason::Root(RootKind::Explicit) => best(
+            store
+                .roots
+                .keys()
+                .filter(|&&(k, _)| k == first)
+                .map(|&(_, s)| through(0, strength(s))),
+        ),
+        Reason::Root(RootKind::Lease) => best(
+            store
+                .expiring_roots
+                .iter()
+                .filter(|&(&(k, _), &(_, deadline))| k == first && now() <= deadline)
+                .map(|(&(_, s), _)| through(0, strength(s))),
+        ),
+        Reason::Root(RootKind::Grace) => {
+            let used = store.listed.get(&first).copied().flatten();
+            used.is_some_and(|at| at + grace >= now()).then_some(0)
+        }
+        other => return Err(TestCaseError::fail(format!("root {first}: {other:?}"))),
+    };
+    prop_assert!(
+        reach.is_some(),
+        "{:?} does not hold {}",
+        path[0].reason,
+        first
+    );
+    for pair in path.windows(2) {
+        let (from, to) = (pair[0].node.key, pair[1].node.key);
+        let r = reach.unwrap();
+        reach = match pair[1].reason {
+            Reason::Reference(s) => {
+                let plain = store.refs.contains_key(&(from, to, code(s)));
+                let held = store
+                    .expiring
+                    .get(&(from, to, code(s)))
+                    .is_some_and(|&(_, deadline)| now() <= deadline);
+                prop_assert!(plain || held, "no {:?} reference {} -> {}", s, from, to);
+                through(r, s)
+            }
+            Reason::BackReference => best(
+                store
+                    .bindings
+                    .keys()
+                    .filter(|&&(child, parent, _)| child == to && parent == from)
+                    .map(|&(_, _, s)| through(r, strength(s))),
+            ),
+            other => return Err(TestCaseError::fail(format!("{from} -> {to}: {other:?}"))),
+        };
+        prop_assert!(reach.is_some(), "{} -> {} is not followed", from, to);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(common::proptest_config())]
+
+    /// Every live node has a path the mark follows; no other node has one.
+    #[test]
+    fn why_live_gives_a_path_the_mark_follows(
+        initial in vec(op(), 0..=40),
+        later in vec(op(), 0..=20),
+        grace in grace(),
+    ) {
+        let (mut graph, mut store) = built(&initial);
+        apply(&mut graph, &mut store, &later);
+        let collection = graph.collect(&options(grace, SweepOrder::Listing)).unwrap();
+        for key in 0..ASKED {
+            let path = collection.why_live(&node(key));
+            prop_assert_eq!(path.is_some(), collection.is_live(&node(key)), "key {}", key);
+            if let Some(path) = path {
+                check_path(&store, &path, key, grace)?;
+            }
+        }
+    }
 }

@@ -282,3 +282,43 @@ fn a_compaction_due_at_finish_is_counted_in_its_pause() {
     let drift = shared.read().verify(&mut store).unwrap();
     assert!(drift.is_empty(), "{drift:?}");
 }
+
+#[test]
+fn why_live_in_a_short_part_names_the_writers_when_no_root_reaches_any_more() {
+    use resource_gc::{Reason, RootKind};
+    let (_, shared) = chain(3);
+    let marking = shared.mark(&Options::default());
+    // While the long part marks: the root goes, and a new root holds 5.
+    let mut changes = Changes::new();
+    changes
+        .remove_root(node(0), Strength::Strong)
+        .add_node(node(5))
+        .add_root(node(5), Strength::Strong);
+    let staged = shared.prepare(changes).unwrap();
+    shared.commit(staged).unwrap();
+    let ((chain_end, new), _) = marking
+        .finish(|collection| {
+            let path = |key| {
+                collection.why_live(&node(key)).map(|steps| {
+                    steps
+                        .iter()
+                        .map(|step| (step.node.key, step.reason))
+                        .collect::<Vec<_>>()
+                })
+            };
+            (path(2), path(5))
+        })
+        .unwrap();
+    // The long part kept the chain; nothing reaches it in the graph now.
+    assert_eq!(chain_end, Some(vec![(2, Reason::Root(RootKind::Written))]));
+    assert_eq!(new, Some(vec![(5, Reason::Root(RootKind::Explicit))]));
+    // The next collection sweeps the chain, and has nothing to say for it.
+    let marking = shared.mark(&Options::default());
+    let (answer, _) = marking
+        .finish(|collection| {
+            let why = collection.why_live(&node(2));
+            (collection.garbage().count(), why.is_none())
+        })
+        .unwrap();
+    assert_eq!(answer, (3, true));
+}

@@ -24,9 +24,11 @@ where
     /// reach. Reads nothing from the store.
     ///
     /// Reads `now`, `grace_period`, `time_limit`, `cancel`, `sweep_limit`
-    /// and `sweep_order` from `options`. Pins by name and explaining are a
+    /// and `sweep_order` from `options`. Pins by name are a
     /// [`Collector`](crate::Collector)'s: a graph's pins are roots, so
-    /// `pins` or `explain` set is [`Error::InvalidOptions`].
+    /// `pins` set is [`Error::InvalidOptions`]. `explain` changes nothing:
+    /// [`ResidentCollection::why_live`] searches when asked; "why was this
+    /// swept?" is a `Collector`'s.
     pub fn collect(
         &mut self,
         options: &Options,
@@ -45,6 +47,7 @@ where
             references,
             stats,
             now,
+            grace_period: options.grace_period,
         })
     }
 
@@ -272,11 +275,6 @@ pub(super) fn check_options<E, R>(options: &Options) -> Result<(), Error<E, R>> 
             reason: "a resident graph resolves no pins by name: add them as roots".into(),
         });
     }
-    if options.explain {
-        return Err(Error::InvalidOptions {
-            reason: "a resident graph does not explain yet: collect with a Collector".into(),
-        });
-    }
     Ok(())
 }
 
@@ -413,6 +411,8 @@ pub struct ResidentCollection<'g, T, N, K, S = RandomState> {
     pub(super) references: Option<Vec<(u32, u32)>>,
     pub(super) stats: Stats,
     pub(super) now: SystemTime,
+    /// The grace period the collection ran with, for `why_live`.
+    pub(super) grace_period: std::time::Duration,
 }
 
 impl<'g, T, N, K, S> ResidentCollection<'g, T, N, K, S>

@@ -26,6 +26,7 @@ mod adjacency;
 mod build;
 mod changes;
 mod collect;
+mod explain;
 mod shared;
 mod verify;
 

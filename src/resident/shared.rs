@@ -409,6 +409,7 @@ where
                 references,
                 stats,
                 now: self.now,
+                grace_period: self.options.grace_period,
             };
             let result = remove(&collection);
             Ok((result, marked))
