@@ -141,11 +141,24 @@ where
         // queue. The queue's lock is not held here: the short part takes
         // the graph's before it.
         let resolved = self.read().resolve(&changes);
+        self.queue(changes, collection, resolved)
+    }
+
+    /// Queues `changes`, whose nodes were looked up (`resolved`) while
+    /// collection number `collection` marked; prepares them at once if no
+    /// collection marks any more.
+    fn queue(
+        &self,
+        changes: Changes<T, N, K>,
+        collection: u64,
+        resolved: Vec<Resolved>,
+    ) -> Result<Staged<T, N, K>, GraphError<T, N, K>> {
         let mut queue = lock(&self.queue);
         if !queue.collecting {
             return self.prepare_now(queue, changes);
         }
-        // Another collection began meanwhile: the ids may have moved.
+        // Another collection began meanwhile: the ids may have moved (a
+        // compaction between the two), so the short part looks them up.
         let resolved = (queue.collection == collection).then_some(resolved);
         let slot = Arc::new(Mutex::new(Slot::Queued(
             changes,
@@ -543,5 +556,63 @@ where
         expanded?;
         stats.nodes_marked = self.marker.live_count();
         Ok(turned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Strength;
+
+    type TestGraph = Graph<u8, u8, u32>;
+
+    fn node(key: u32) -> Node<u8, u8, u32> {
+        Node::new(0, 0, key)
+    }
+
+    /// A writer looks its nodes up while one collection marks and queues
+    /// them in the next, after a compaction renumbered the ids: the ids it
+    /// found are stale, and the short part must look the nodes up again
+    /// instead of applying them.
+    #[test]
+    fn changes_looked_up_in_one_collection_and_queued_in_the_next_are_looked_up_again() {
+        let mut graph = TestGraph::new();
+        let mut setup = Changes::new();
+        for key in 0..40 {
+            setup.add_node(node(key));
+        }
+        // A root on the last key only: compaction numbers it first.
+        setup.add_root(node(39), Strength::Strong);
+        graph.apply(&setup).unwrap();
+        let shared = SharedGraph::new(graph);
+
+        // The writer's lookup, during collection 1.
+        let first = shared.mark(&Options::default());
+        let mut changes = Changes::new();
+        changes.add_root(node(3), Strength::Strong);
+        let resolved = shared.read().resolve(&changes);
+        let collection = lock(&shared.queue).collection;
+        drop(first);
+
+        // Between the two: enough references to compact the graph, which
+        // renumbers from the roots: node 3's id moves.
+        let before = shared.read().find(&node(3));
+        let mut churn = Changes::new();
+        for k in 0..4200 {
+            churn.add_reference(node(39), node(k % 39), Strength::Weak);
+        }
+        shared.apply(churn).unwrap();
+        assert_ne!(shared.read().find(&node(3)), before, "renumbered");
+
+        // Queued during collection 2.
+        let second = shared.mark(&Options::default());
+        let staged = shared.queue(changes, collection, resolved).unwrap();
+        drop(second);
+        shared.commit(staged).unwrap();
+
+        let mut graph = shared.into_inner();
+        let collection = graph.collect(&Options::default()).unwrap();
+        let live: Vec<u32> = (0..40).filter(|&k| collection.is_live(&node(k))).collect();
+        assert_eq!(live, [3, 39], "the new root is on node 3");
     }
 }
