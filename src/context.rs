@@ -46,7 +46,8 @@ pub trait CollectionContext {
 
     /// Lists every node that may be swept: the candidates. Nodes not listed
     /// are never swept, so resources created after this call returns are
-    /// safe from this collection.
+    /// safe from this collection. A store that holds its nodes in memory
+    /// lists them fastest in one call, [`NodeSink::extend`].
     fn all(
         &mut self,
         nodes: &mut NodeSink<'_, Self::Kind, Self::Namespace, Self::Key>,
