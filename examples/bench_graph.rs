@@ -356,7 +356,7 @@ fn load(source: &Source) -> Result<(Graph, String), String> {
 
 /// The implementations, in table order; the first five are the required
 /// RESULT lines, in that order.
-const IMPLS: [&str; 17] = [
+const IMPLS: [&str; 18] = [
     "floor",
     "dense",
     "node",
@@ -374,6 +374,7 @@ const IMPLS: [&str; 17] = [
     "node_borrowed",
     "node_parallel",
     "node_borrowed_parallel",
+    "scan",
 ];
 
 /// Changes reported to the resident graph after the runs, and how many to
@@ -493,6 +494,7 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
                     None => unreachable!("the resident graph is built when selected"),
                 },
                 "node_borrowed" => node_borrowed(&store),
+                "scan" => support::scan(&mut store),
                 "node_parallel" => {
                     let mut collector = Collector::new();
                     let mut run = node_parallel(&mut collector, &mut store, 2);

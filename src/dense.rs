@@ -247,9 +247,9 @@ impl<'c> DenseCollection<'c> {
 }
 
 /// An iterator whose length the stats already know.
-struct ExactLen<I> {
-    inner: I,
-    remaining: usize,
+pub(crate) struct ExactLen<I> {
+    pub(crate) inner: I,
+    pub(crate) remaining: usize,
 }
 
 impl<I: Iterator> Iterator for ExactLen<I> {

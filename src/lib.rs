@@ -510,6 +510,7 @@ mod plan;
 mod policy;
 mod pool;
 mod resident;
+mod scan;
 mod schedule;
 
 pub use collector::{
@@ -533,6 +534,7 @@ pub use resident::{
     Changes, Drift, Graph, NotThisGraph, Pause, Prepared, ResidentCollection, ResidentMarking,
     SharedGraph, Staged,
 };
+pub use scan::{ScanCollection, ScanCollector, ScanContext, ScanRefs, ScanRoots, ScanSink};
 pub use schedule::{Decision, Scheduler, SchedulerConfig, SchedulerConfigError};
 
 /// The README's examples, compiled and run as doctests.

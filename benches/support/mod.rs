@@ -43,7 +43,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, VisitMap};
 use resource_gc::{
     Changes, Collection, CollectionContext, Collector, DenseCollector, DenseContext, DenseSink,
-    Node, NodeSink, Options, ReferenceSink, SharedContext, Stats, Strength,
+    Node, NodeSink, Options, ReferenceSink, ScanCollector, ScanContext, ScanRoots, ScanSink,
+    SharedContext, Stats, Strength,
 };
 
 // ---------------------------------------------------------------------------
@@ -930,6 +931,31 @@ pub type ViewNode<'s> = Node<u8, &'s str, &'s str>;
 /// each time.
 pub struct StoreView<'s>(pub &'s NodeStore);
 
+/// The scan path: every node followed by its references, in the map's
+/// order, which is stable while the map is not written to, so that the
+/// garbage's places can be walked again.
+impl ScanContext for NodeStore {
+    type Kind = u8;
+    type Namespace = String;
+    type Key = String;
+    type Error = Infallible;
+
+    fn scan(&mut self, nodes: &mut ScanSink<'_, u8, String, String>) -> Result<(), Infallible> {
+        nodes.reserve(self.refs.len(), 0);
+        for (node, targets) in &self.refs {
+            nodes.push(node).strong_all(targets);
+        }
+        Ok(())
+    }
+
+    fn roots(&mut self, roots: &mut ScanRoots<'_, u8, String, String>) -> Result<(), Infallible> {
+        for root in &self.roots {
+            roots.strong(root);
+        }
+        Ok(())
+    }
+}
+
 /// A borrowed view as a key of the store's map: hashes and compares as
 /// the owned node it stands for.
 #[derive(Hash)]
@@ -1169,6 +1195,41 @@ pub fn node_parallel<S: BuildHasher + Sync>(
     let start = Instant::now();
     let result = collector.collect_parallel(store, &parallel(threads));
     timed(start, result, "the parallel Node collection")
+}
+
+/// The crate's scan path over the owned-key store, a fresh collector with
+/// the default hasher (SipHash). `sweep` includes walking the store's keys
+/// a second time to turn the garbage's places back into nodes, as an
+/// embedder would, into a `Vec<&StoreNode>` as [`naive`]'s sweep does.
+pub fn scan(store: &mut NodeStore) -> Run {
+    let start = Instant::now();
+    let mut collector = ScanCollector::new();
+    let collection = match collector.collect(store) {
+        Ok(collection) => collection,
+        Err(e) => panic!("the scan collection failed: {e}"),
+    };
+    let mark = start.elapsed();
+    let start = Instant::now();
+    let mut places = collection.garbage().peekable();
+    let mut garbage: Vec<&StoreNode> = Vec::with_capacity(places.len());
+    for (place, node) in store.refs.keys().enumerate() {
+        if places.next_if_eq(&(place as u32)).is_some() {
+            garbage.push(node);
+        }
+    }
+    let sweep = start.elapsed();
+    let stats = collection.stats().clone();
+    let unreachable = garbage.len();
+    let reachable = stats.nodes_listed - unreachable;
+    drop(places);
+    Run {
+        mark,
+        sweep,
+        drop: dropped((garbage, collector)),
+        reachable,
+        unreachable,
+        stats: Some(stats),
+    }
 }
 
 /// A fresh collector with the default hasher over a [`StoreView`], timed

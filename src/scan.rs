@@ -1,0 +1,569 @@
+//! The scan path: for stores that read every node together with its
+//! references in one pass (a table scan in a read transaction), and want
+//! no copy of their keys made.
+//!
+//! [`ScanContext::scan`] lists each node followed by its references. The
+//! collector keeps no node: it numbers nodes by their place in the scan,
+//! hashes each node and each reference once, and keeps the hashes, the
+//! references as dense ids, and the colour bits. The mark then runs on the
+//! dense ids without a callback, and the garbage comes back as places in
+//! the scan, ascending, for the store to remove in a second pass over the
+//! same snapshot.
+//!
+//! # Identity by hash, and why it never sweeps a live node
+//!
+//! A reference is matched to a listed node by its 64-bit hash alone; no
+//! key is compared. Two different nodes may share a hash (by chance, or
+//! because a key's `Hash` writes only part of it). Every such case errs
+//! towards keeping:
+//!
+//! - Listed nodes that share a hash form a group that is marked as one: a
+//!   reference to any of them reaches all of them, with the same reach,
+//!   and each one's references are followed. A node listed twice is such
+//!   a group.
+//! - A reference to a node that was not listed, whose hash a listed node
+//!   has, reaches that listed node: one more node kept. The unlisted node
+//!   references nothing on this path (see the contract on
+//!   [`ScanContext::scan`]), so nothing is lost by not telling them apart.
+//!
+//! So a collision can keep garbage, never sweep a live node. With a keyed
+//! hasher (the default, SipHash with a random key) collisions are rare
+//! enough that the garbage kept this way is not measurable.
+//!
+//! The mark core ([`crate::mark`]) sees only dense ids; this module owns
+//! the hashing and the numbering, and never touches a key after hashing
+//! it. It makes no I/O and reads the clock once per collection, when
+//! [`Options::now`] is unset.
+
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::time::{Instant, SystemTime};
+
+use hashbrown::HashTable;
+
+use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
+use crate::dense::ExactLen;
+use crate::mark::{MAX_IDS, Marker, Marks, Reach};
+use crate::policy::{grace_end, note_deadline, within_grace};
+use crate::{Error, Flow, Node, Options, Phase, Progress, Stats, Strength, SweepOrder};
+
+/// A store that lists every node with its references in one pass.
+///
+/// Implement this instead of [`crate::CollectionContext`] when reading a
+/// node's references is cheapest while the node is at hand (the refs sit
+/// in the same row, page or bucket), and copying keys is what a
+/// collection would otherwise spend its time on: owned keys read out of
+/// an embedded database.
+pub trait ScanContext {
+    /// The kind of a node.
+    type Kind: Hash;
+    /// The namespace of a node.
+    type Namespace: Hash;
+    /// The key of a node within its kind and namespace.
+    type Key: Hash;
+    /// The embedder's own error, as for
+    /// [`crate::CollectionContext::Error`].
+    type Error: std::fmt::Debug + std::fmt::Display + 'static;
+
+    /// Lists every candidate with [`ScanSink::push`], each followed by all
+    /// of its references ([`ScanRefs`]).
+    ///
+    /// The contract: a node whose references matter is listed. A node
+    /// not listed (a dead edge's target, a root the scan skips) references
+    /// nothing on this path, and is never swept. A resource that must
+    /// never be swept but references candidates (an image, a container)
+    /// is listed like the rest and also emitted as a root.
+    ///
+    /// The garbage is handed back as places in this listing (the first
+    /// node pushed is 0), so list in an order you can walk again: the
+    /// same read transaction, iterated twice, does.
+    fn scan(
+        &mut self,
+        nodes: &mut ScanSink<'_, Self::Kind, Self::Namespace, Self::Key>,
+    ) -> Result<(), Self::Error>;
+
+    /// Emits the roots, each with the strength it is held with, as
+    /// [`crate::CollectionContext::roots`] does. A root the scan did not
+    /// list keeps nothing.
+    fn roots(
+        &mut self,
+        roots: &mut ScanRoots<'_, Self::Kind, Self::Namespace, Self::Key>,
+    ) -> Result<(), Self::Error>;
+
+    /// See [`crate::CollectionContext::checkpoint`].
+    fn checkpoint(&mut self, progress: &Progress) -> Flow {
+        let _ = progress;
+        Flow::Continue
+    }
+}
+
+/// Hashes nodes for the sinks, so that the sinks need not be generic over
+/// the hasher (the trait's signatures name only the node types).
+trait NodeHasher<T, N, K> {
+    fn hash_node(&self, node: &Node<T, N, K>) -> u64;
+}
+
+impl<T: Hash, N: Hash, K: Hash, S: BuildHasher> NodeHasher<T, N, K> for S {
+    #[inline]
+    fn hash_node(&self, node: &Node<T, N, K>) -> u64 {
+        self.hash_one(node)
+    }
+}
+
+/// A reference's target that the scan did not list.
+const UNLISTED: u32 = u32::MAX;
+
+/// The collector's state, without the hasher: the part the sinks write.
+#[derive(Debug, Default)]
+struct Scanned {
+    /// Listed nodes by hash, as `(hash, place)`: the first place listed
+    /// with that hash.
+    places: HashTable<(u64, u32)>,
+    /// Where each place's references start in `targets`; one more entry
+    /// than places, once the scan is over.
+    starts: Vec<usize>,
+    /// The references in listing order: target hashes during the scan,
+    /// places (or [`UNLISTED`]) after it.
+    target_hashes: Vec<u64>,
+    targets: Vec<u32>,
+    strengths: Vec<Strength>,
+    /// Places that share a hash with an earlier one, as `(a, b)` both
+    /// ways, sorted once the scan is over: marked as one.
+    groups: Vec<(u32, u32)>,
+    /// Places within their grace period: strong roots.
+    young: Vec<u32>,
+    /// Too many places for a `u32`.
+    too_many: bool,
+    next_deadline: Option<SystemTime>,
+}
+
+impl Scanned {
+    fn clear(&mut self) {
+        self.places.clear();
+        self.starts.clear();
+        self.target_hashes.clear();
+        self.targets.clear();
+        self.strengths.clear();
+        self.groups.clear();
+        self.young.clear();
+        self.too_many = false;
+        self.next_deadline = None;
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    #[inline]
+    fn find(&self, hash: u64) -> Option<u32> {
+        self.places
+            .find(hash, |&(h, _)| h == hash)
+            .map(|&(_, place)| place)
+    }
+}
+
+/// Where [`ScanContext::scan`] lists nodes.
+pub struct ScanSink<'a, T, N, K> {
+    scanned: &'a mut Scanned,
+    hasher: &'a dyn NodeHasher<T, N, K>,
+    now: SystemTime,
+    grace_period: std::time::Duration,
+}
+
+impl<'a, T, N, K> ScanSink<'a, T, N, K> {
+    /// The instant the collection runs at (see [`Options::now`]).
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+
+    /// Says that about `nodes` more nodes, with `references` references
+    /// in all, follow. A hint: one the allocator cannot meet is dropped.
+    pub fn reserve(&mut self, nodes: usize, references: usize) {
+        let s = &mut *self.scanned;
+        let nodes = nodes.min(MAX_IDS);
+        let _ = s.places.try_reserve(nodes, |&(h, _)| h);
+        let _ = s.starts.try_reserve(nodes.saturating_add(1));
+        let _ = s.target_hashes.try_reserve(references);
+        let _ = s.strengths.try_reserve(references);
+    }
+
+    /// Lists `node`, a candidate. Its references follow, through what this
+    /// returns.
+    pub fn push(&mut self, node: &Node<T, N, K>) -> ScanRefs<'_, 'a, T, N, K> {
+        let hash = self.hasher.hash_node(node);
+        let s = &mut *self.scanned;
+        let place = s.len();
+        if place >= MAX_IDS {
+            // Refused whole once the scan returns; its references are
+            // dropped meanwhile.
+            s.too_many = true;
+        } else {
+            let place = place as u32;
+            s.starts.push(s.target_hashes.len());
+            match s.find(hash) {
+                None => {
+                    s.places.insert_unique(hash, (hash, place), |&(h, _)| h);
+                }
+                Some(first) => {
+                    s.groups.push((first, place));
+                    s.groups.push((place, first));
+                }
+            }
+        }
+        ScanRefs { sink: self }
+    }
+
+    /// As [`push`](Self::push), for a node last used (or created) at
+    /// `last_used`: within [`Options::grace_period`] of now, or after now,
+    /// it is a strong root (the same rule as
+    /// [`crate::NodeSink::push_used`]).
+    pub fn push_used(
+        &mut self,
+        node: &Node<T, N, K>,
+        last_used: SystemTime,
+    ) -> ScanRefs<'_, 'a, T, N, K> {
+        let (now, grace) = (self.now, self.grace_period);
+        let refs = self.push(node);
+        let s = &mut *refs.sink.scanned;
+        if !s.too_many && within_grace(last_used, now, grace) {
+            s.young.push((s.len() - 1) as u32);
+            note_deadline(&mut s.next_deadline, grace_end(last_used, grace));
+        }
+        refs
+    }
+}
+
+/// The references of the node just pushed into a [`ScanSink`].
+pub struct ScanRefs<'s, 'a, T, N, K> {
+    sink: &'s mut ScanSink<'a, T, N, K>,
+}
+
+impl<T, N, K> ScanRefs<'_, '_, T, N, K> {
+    /// A reference of the given strength.
+    #[inline]
+    pub fn add(&mut self, target: &Node<T, N, K>, strength: Strength) -> &mut Self {
+        let hash = self.sink.hasher.hash_node(target);
+        let s = &mut *self.sink.scanned;
+        if !s.too_many {
+            s.target_hashes.push(hash);
+            s.strengths.push(strength);
+        }
+        self
+    }
+
+    /// A strong reference.
+    pub fn strong(&mut self, target: &Node<T, N, K>) -> &mut Self {
+        self.add(target, Strength::Strong)
+    }
+
+    /// A weak reference: it keeps nothing.
+    pub fn weak(&mut self, target: &Node<T, N, K>) -> &mut Self {
+        self.add(target, Strength::Weak)
+    }
+
+    /// A flat reference: keeps the target and its structure.
+    pub fn flat(&mut self, target: &Node<T, N, K>) -> &mut Self {
+        self.add(target, Strength::Flat)
+    }
+
+    /// A structural reference: followed however the node is reached.
+    pub fn structural(&mut self, target: &Node<T, N, K>) -> &mut Self {
+        self.add(target, Strength::Structural)
+    }
+
+    /// Strong references to every node of `targets`.
+    pub fn strong_all<'n>(
+        &mut self,
+        targets: impl IntoIterator<Item = &'n Node<T, N, K>>,
+    ) -> &mut Self
+    where
+        T: 'n,
+        N: 'n,
+        K: 'n,
+    {
+        for target in targets {
+            self.add(target, Strength::Strong);
+        }
+        self
+    }
+}
+
+/// Where [`ScanContext::roots`] emits roots.
+pub struct ScanRoots<'a, T, N, K> {
+    scanned: &'a Scanned,
+    marker: &'a mut Marker,
+    hasher: &'a dyn NodeHasher<T, N, K>,
+    now: SystemTime,
+    roots: usize,
+    weak: usize,
+}
+
+impl<T, N, K> ScanRoots<'_, T, N, K> {
+    /// The instant the collection runs at (see [`Options::now`]).
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+
+    /// A root held with `strength`: strong and structural roots keep what
+    /// they reference, flat ones keep the node and its structure, weak
+    /// ones keep nothing.
+    #[inline]
+    pub fn add(&mut self, node: &Node<T, N, K>, strength: Strength) {
+        let Some(reach) = Reach::Strong.through(strength) else {
+            self.weak += 1;
+            return;
+        };
+        self.roots += 1;
+        if let Some(place) = self.scanned.find(self.hasher.hash_node(node)) {
+            self.marker.reach(place, reach);
+        }
+    }
+
+    /// A strong root.
+    pub fn strong(&mut self, node: &Node<T, N, K>) {
+        self.add(node, Strength::Strong);
+    }
+
+    /// A flat root (containerd's flat lease).
+    pub fn flat(&mut self, node: &Node<T, N, K>) {
+        self.add(node, Strength::Flat);
+    }
+
+    /// A weak root: it keeps nothing, and is counted.
+    pub fn weak(&mut self, node: &Node<T, N, K>) {
+        self.add(node, Strength::Weak);
+    }
+}
+
+/// A reusable collector for a [`ScanContext`]; it keeps its buffers
+/// between collections.
+///
+/// Memory: per listed node, a table slot of 12 bytes (plus hashbrown's
+/// control byte and spare room), an 8-byte start and two colour bits; per
+/// reference, 13 bytes during the scan and 5 after. No key is copied.
+#[derive(Debug)]
+pub struct ScanCollector<S = RandomState> {
+    scanned: Scanned,
+    marker: Marker,
+    hasher: S,
+}
+
+impl Default for ScanCollector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScanCollector {
+    /// A collector with SipHash under a random key, as
+    /// [`crate::Collector::new`].
+    pub fn new() -> Self {
+        Self::with_hasher(RandomState::new())
+    }
+}
+
+impl<S: BuildHasher> ScanCollector<S> {
+    /// A collector with the given hasher. A keyed one (the default) keeps
+    /// chance collisions, and with them garbage kept, out of an
+    /// attacker's hands.
+    pub fn with_hasher(hasher: S) -> Self {
+        ScanCollector {
+            scanned: Scanned::default(),
+            marker: Marker::default(),
+            hasher,
+        }
+    }
+
+    /// Runs one collection with default [`Options`].
+    pub fn collect<C>(&mut self, ctx: &mut C) -> Result<ScanCollection<'_>, Error<C::Error, u32>>
+    where
+        C: ScanContext,
+    {
+        self.collect_with(ctx, &Options::default())
+    }
+
+    /// Scans, marks from the roots and returns the places of the listed
+    /// nodes that are unreachable. On any error nothing is returned for
+    /// removal.
+    ///
+    /// Of [`Options`], this path reads `now`, `grace_period`,
+    /// `sweep_limit`, `time_limit` and `cancel`, and marks on the calling
+    /// thread. Pins (emit them as roots), `explain` and a
+    /// [`SweepOrder`] other than the listing's are refused with
+    /// [`Error::InvalidOptions`].
+    pub fn collect_with<C>(
+        &mut self,
+        ctx: &mut C,
+        options: &Options,
+    ) -> Result<ScanCollection<'_>, Error<C::Error, u32>>
+    where
+        C: ScanContext,
+    {
+        let start = Instant::now();
+        if let Some(reason) = refused(options) {
+            return Err(Error::InvalidOptions { reason });
+        }
+        let now = options.now.unwrap_or_else(SystemTime::now);
+        let mut checkpoint = Checkpoint::new(start, options);
+        let mut stats = Stats::default();
+        self.scanned.clear();
+
+        let mut sink = ScanSink {
+            scanned: &mut self.scanned,
+            hasher: &self.hasher,
+            now,
+            grace_period: options.grace_period,
+        };
+        ctx.scan(&mut sink).map_err(Error::Listing)?;
+        if self.scanned.too_many {
+            return Err(Error::TooManyNodes {
+                max: MAX_IDS as u64,
+            });
+        }
+        let len = self.scanned.len();
+        self.scanned.starts.push(self.scanned.target_hashes.len());
+        self.resolve_targets();
+        stats.nodes_listed = len;
+        stats.listing_time = start.elapsed();
+        checkpoint.check(ctx, Phase::Listing, &stats, C::checkpoint)?;
+
+        let mark_start = Instant::now();
+        self.marker.try_reset(len).map_err(|_| Error::OutOfMemory {
+            bytes: len.div_ceil(32) * 8,
+        })?;
+        let mut roots = ScanRoots {
+            scanned: &self.scanned,
+            marker: &mut self.marker,
+            hasher: &self.hasher,
+            now,
+            roots: 0,
+            weak: 0,
+        };
+        ctx.roots(&mut roots).map_err(Error::Roots)?;
+        stats.roots = roots.roots;
+        stats.weak_references = roots.weak;
+        stats.roots_by_kind.explicit = roots.roots;
+        for &place in &self.scanned.young {
+            self.marker.reach(place, Reach::Strong);
+        }
+        stats.roots_by_kind.grace = self.scanned.young.len();
+        stats.next_deadline = self.scanned.next_deadline;
+        checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
+
+        let Scanned {
+            starts,
+            targets,
+            strengths,
+            groups,
+            ..
+        } = &self.scanned;
+        while let Some((place, reach)) = self.marker.pop_grey(true) {
+            let refs = starts[place as usize]..starts[place as usize + 1];
+            for (&target, &strength) in targets[refs.clone()].iter().zip(&strengths[refs]) {
+                match reach.through(strength) {
+                    Some(to) => {
+                        stats.references_followed += 1;
+                        if target == UNLISTED {
+                            stats.dead_edges += 1;
+                        } else {
+                            self.marker.reach(target, to);
+                        }
+                    }
+                    // A flat expansion reads the structure only.
+                    None if reach == Reach::Strong => stats.weak_references += 1,
+                    None => {}
+                }
+            }
+            if !groups.is_empty() {
+                let first = groups.partition_point(|&(a, _)| a < place);
+                for &(_, mate) in groups[first..].iter().take_while(|&&(a, _)| a == place) {
+                    self.marker.reach(mate, reach);
+                }
+            }
+            match reach {
+                Reach::Strong => stats.nodes_expanded += 1,
+                Reach::Flat => stats.nodes_expanded_flat += 1,
+            }
+            if (stats.nodes_expanded + stats.nodes_expanded_flat) % CHECKPOINT_EVERY == 0 {
+                checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
+            }
+        }
+        checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
+        stats.nodes_marked = self.marker.live_count();
+        stats.nodes_swept = len - stats.nodes_marked;
+        stats.mark_time = mark_start.elapsed();
+        let collection = ScanCollection {
+            marker: &self.marker,
+            stats,
+        };
+        let limit = options.sweep_limit;
+        if limit.exceeded(collection.stats.nodes_swept, collection.stats.nodes_listed) {
+            return Err(Error::SweepLimitExceeded {
+                would_sweep: collection.garbage().collect(),
+                listed: collection.stats.nodes_listed,
+                limit,
+            });
+        }
+        Ok(collection)
+    }
+
+    /// Turns the references' target hashes into places, once every node
+    /// is listed, and sorts the groups of places that share a hash.
+    fn resolve_targets(&mut self) {
+        let s = &mut self.scanned;
+        s.targets.clear();
+        s.targets.reserve(s.target_hashes.len());
+        for &hash in &s.target_hashes {
+            s.targets.push(s.find(hash).unwrap_or(UNLISTED));
+        }
+        s.target_hashes.clear();
+        s.groups.sort_unstable();
+    }
+}
+
+/// Why `options` cannot run on the scan path, if they cannot.
+fn refused(options: &Options) -> Option<String> {
+    if let Some(reason) = options.sweep_limit.invalid() {
+        return Some(reason);
+    }
+    if !options.pins.is_empty() {
+        return Some("the scan path resolves no pins: emit the pinned nodes as roots".into());
+    }
+    if options.explain {
+        return Some("the scan path does not explain: it keeps no node to name".into());
+    }
+    if options.sweep_order != SweepOrder::Listing {
+        return Some("the scan path hands garbage out in listing order only".into());
+    }
+    None
+}
+
+/// The outcome of a scan collection: places in the scan.
+#[derive(Debug)]
+pub struct ScanCollection<'c> {
+    marker: &'c Marker,
+    stats: Stats,
+}
+
+impl<'c> ScanCollection<'c> {
+    /// Counts and timings. `nodes_listed` counts places, a node listed
+    /// twice included; `dead_edges` counts followed references to nodes
+    /// the scan did not list.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether the node at `place` in the scan was reached. Places past
+    /// the scan are not live.
+    pub fn is_live(&self, place: u32) -> bool {
+        self.marker.is_live(place)
+    }
+
+    /// The places in the scan of the unreachable nodes, ascending: walk
+    /// the same snapshot again and remove the nodes at these places.
+    pub fn garbage(&self) -> impl ExactSizeIterator<Item = u32> + use<'c> {
+        ExactLen {
+            inner: self.marker.dead_ids(),
+            remaining: self.stats.nodes_swept,
+        }
+    }
+}

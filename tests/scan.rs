@@ -1,0 +1,453 @@
+//! The scan path: nodes listed with their references, matched by hash, no
+//! key kept. It must give the oracle's answer with a good hasher, never
+//! sweep a live node with a bad one (every hash colliding, or a key whose
+//! `Hash` writes only part of it), and fail safe as the other paths do.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::time::{Duration, SystemTime};
+
+use common::oracle::oracle;
+use common::{StoreError, any_strength, proptest_config};
+use proptest::prelude::*;
+use resource_gc::{
+    Error, Flow, Node, Options, Phase, Progress, ScanCollector, ScanContext, ScanRoots, ScanSink,
+    Strength, SweepLimit, SweepOrder,
+};
+
+type Key = Node<u8, &'static str, u32>;
+
+fn n(key: u32) -> Key {
+    Node::new(1, "default", key)
+}
+
+/// What a [`Scanned`] store does wrong, if anything.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    None,
+    FailScan,
+    FailRoots,
+    /// `checkpoint` returns `Abort` from its k-th call (0-based) on.
+    AbortAtCheckpoint(usize),
+    /// The scan panics after listing this many nodes.
+    PanicAfter(usize),
+}
+
+/// One entry of a listing: a key, its references, and maybe a last use.
+type Entry = (u32, Vec<(u32, Strength)>, Option<SystemTime>);
+
+/// A listing (duplicates allowed), each entry with its references and an
+/// optional last use, and roots.
+#[derive(Debug)]
+struct Scanned {
+    listing: Vec<Entry>,
+    roots: Vec<(u32, Strength)>,
+    fault: Fault,
+    checkpoints: usize,
+}
+
+impl Scanned {
+    fn new(listing: Vec<Entry>) -> Self {
+        Scanned {
+            listing,
+            roots: Vec::new(),
+            fault: Fault::None,
+            checkpoints: 0,
+        }
+    }
+}
+
+impl ScanContext for Scanned {
+    type Kind = u8;
+    type Namespace = &'static str;
+    type Key = u32;
+    type Error = StoreError;
+
+    fn scan(&mut self, nodes: &mut ScanSink<'_, u8, &'static str, u32>) -> Result<(), StoreError> {
+        if self.fault == Fault::FailScan {
+            return Err(StoreError);
+        }
+        nodes.reserve(self.listing.len(), 0);
+        for (i, (key, refs, used)) in self.listing.iter().enumerate() {
+            if self.fault == Fault::PanicAfter(i) {
+                panic!("the store fell over");
+            }
+            let mut pushed = match used {
+                Some(at) => nodes.push_used(&n(*key), *at),
+                None => nodes.push(&n(*key)),
+            };
+            for &(to, strength) in refs {
+                pushed.add(&n(to), strength);
+            }
+        }
+        Ok(())
+    }
+
+    fn roots(
+        &mut self,
+        roots: &mut ScanRoots<'_, u8, &'static str, u32>,
+    ) -> Result<(), StoreError> {
+        if self.fault == Fault::FailRoots {
+            return Err(StoreError);
+        }
+        for &(key, strength) in &self.roots {
+            roots.add(&n(key), strength);
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, _: &Progress) -> Flow {
+        self.checkpoints += 1;
+        match self.fault {
+            Fault::AbortAtCheckpoint(k) if self.checkpoints > k => Flow::Abort,
+            _ => Flow::Continue,
+        }
+    }
+}
+
+/// The keys at the garbage's places, with each place's key checked to be
+/// swept at all its places or none (a node listed twice is one node).
+fn swept_keys<S: BuildHasher>(
+    collector: &mut ScanCollector<S>,
+    store: &mut Scanned,
+    options: &Options,
+) -> BTreeSet<u32> {
+    let collection = collector.collect_with(store, options).expect("collects");
+    let places: BTreeSet<u32> = collection.garbage().collect();
+    assert_eq!(places.len(), collection.garbage().len());
+    assert_eq!(places.len(), collection.stats().nodes_swept);
+    let mut by_key: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
+    for (place, (key, _, _)) in store.listing.iter().enumerate() {
+        let entry = by_key.entry(*key).or_default();
+        entry.0 += 1;
+        if places.contains(&(place as u32)) {
+            entry.1 += 1;
+            assert!(!collection.is_live(place as u32));
+        } else {
+            assert!(collection.is_live(place as u32));
+        }
+    }
+    by_key
+        .into_iter()
+        .filter(|&(_, (listed, swept))| {
+            assert!(
+                swept == 0 || swept == listed,
+                "a node listed twice, half swept"
+            );
+            swept > 0
+        })
+        .map(|(key, _)| key)
+        .collect()
+}
+
+/// A hasher whose every hash is one of four: nearly every node collides.
+#[derive(Clone, Default)]
+struct FourHashes;
+
+struct Truncated(std::hash::DefaultHasher);
+
+impl Hasher for Truncated {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+    fn finish(&self) -> u64 {
+        self.0.finish() & 3
+    }
+}
+
+impl BuildHasher for FourHashes {
+    type Hasher = Truncated;
+    fn build_hasher(&self) -> Truncated {
+        Truncated(std::hash::DefaultHasher::new())
+    }
+}
+
+/// A listing of keys `0..12` (some twice, some never: those are dead
+/// edges' targets and unlisted roots), with references, roots and last
+/// uses around `now`.
+fn any_case() -> impl Strategy<Value = (Scanned, Duration)> {
+    let entry = (
+        0u32..12,
+        prop::collection::vec((0u32..14, any_strength()), 0..4),
+        prop::option::of(0u64..20),
+    );
+    (
+        prop::collection::vec(entry, 0..16),
+        prop::collection::vec((0u32..14, any_strength()), 0..4),
+        0u64..10,
+    )
+        .prop_map(|(listing, roots, grace)| {
+            let listing = listing
+                .into_iter()
+                .map(|(key, refs, used)| (key, refs, used.map(at)))
+                .collect();
+            let mut store = Scanned::new(listing);
+            store.roots = roots;
+            (store, Duration::from_secs(grace))
+        })
+}
+
+/// `now()` minus ten seconds plus `s`: from before now to after it.
+fn at(s: u64) -> SystemTime {
+    now() - Duration::from_secs(10) + Duration::from_secs(s)
+}
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
+}
+
+/// The oracle's garbage for a scan: a key's references are those it is
+/// listed with (all its listings together), an unlisted key references
+/// nothing, and a key used within the grace period is a strong root.
+fn expected(store: &Scanned, grace: Duration) -> (BTreeSet<u32>, common::oracle::Expected) {
+    let listed: Vec<u32> = store.listing.iter().map(|(k, _, _)| *k).collect();
+    let edges: Vec<(u32, u32, Strength)> = store
+        .listing
+        .iter()
+        .flat_map(|(from, refs, _)| refs.iter().map(move |&(to, s)| (*from, to, s)))
+        .collect();
+    let mut roots = store.roots.clone();
+    for (key, _, used) in &store.listing {
+        if let Some(at) = used {
+            // Kept at the boundary: exactly `grace` old, or in the future.
+            if now().duration_since(*at).map_or(true, |age| age <= grace) {
+                roots.push((*key, Strength::Strong));
+            }
+        }
+    }
+    let expected = oracle(&listed, &roots, &edges);
+    (expected.garbage.iter().copied().collect(), expected)
+}
+
+proptest! {
+    #![proptest_config(proptest_config())]
+
+    #[test]
+    fn a_good_hasher_gives_the_oracles_answer((mut store, grace) in any_case()) {
+        let (garbage, expected) = expected(&store, grace);
+        let options = Options::default().now(now()).grace_period(grace);
+        let mut collector = ScanCollector::new();
+        prop_assert_eq!(swept_keys(&mut collector, &mut store, &options), garbage);
+        let collection = collector.collect_with(&mut store, &options).unwrap();
+        let stats = collection.stats();
+        prop_assert_eq!(stats.nodes_listed, store.listing.len());
+        let distinct: BTreeSet<u32> = store.listing.iter().map(|(k, _, _)| *k).collect();
+        if distinct.len() == store.listing.len() {
+            // Without a node listed twice, each node is read once, as the
+            // oracle reads it.
+            prop_assert_eq!(stats.references_followed, expected.references_followed);
+            prop_assert_eq!(stats.dead_edges, expected.dead_edges);
+            prop_assert_eq!(
+                stats.weak_references,
+                expected.weak_references,
+            );
+        }
+    }
+
+    #[test]
+    fn colliding_hashes_keep_more_never_less((mut store, grace) in any_case()) {
+        let (garbage, _) = expected(&store, grace);
+        let options = Options::default().now(now()).grace_period(grace);
+        let swept = swept_keys(&mut ScanCollector::with_hasher(FourHashes), &mut store, &options);
+        prop_assert!(swept.is_subset(&garbage), "swept {:?}, garbage only {:?}", swept, garbage);
+    }
+
+    #[test]
+    fn a_collector_reused_after_a_failure_answers_afresh((mut store, grace) in any_case()) {
+        let (garbage, _) = expected(&store, grace);
+        let options = Options::default().now(now()).grace_period(grace);
+        let mut collector = ScanCollector::new();
+        store.fault = Fault::FailRoots;
+        prop_assert!(matches!(
+            collector.collect_with(&mut store, &options),
+            Err(Error::Roots(StoreError))
+        ));
+        store.fault = Fault::None;
+        prop_assert_eq!(swept_keys(&mut collector, &mut store, &options), garbage);
+    }
+}
+
+/// A key type whose `Hash` writes only its first byte, as a digest type
+/// may: legal, and every key with the same first byte collides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Prefix(String);
+
+impl Hash for Prefix {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_bytes().first().hash(state);
+    }
+}
+
+struct Prefixed;
+
+impl ScanContext for Prefixed {
+    type Kind = u8;
+    type Namespace = u8;
+    type Key = Prefix;
+    type Error = StoreError;
+
+    fn scan(&mut self, nodes: &mut ScanSink<'_, u8, u8, Prefix>) -> Result<(), StoreError> {
+        let node = |key: &str| Node::new(0, 0, Prefix(key.into()));
+        // a1 → a2 (live through the root), a3 (garbage, shares their
+        // hash), b1 (garbage), b2 → b3 reached only through `c`, which is
+        // not listed but hashes as `c0`, a listed node.
+        nodes.push(&node("a1")).strong(&node("a2"));
+        nodes.push(&node("a2"));
+        nodes.push(&node("a3"));
+        nodes.push(&node("b1"));
+        nodes.push(&node("c0")).strong(&node("b2"));
+        nodes.push(&node("b2")).strong(&node("b3"));
+        nodes.push(&node("b3"));
+        nodes.push(&node("d0"));
+        Ok(())
+    }
+
+    fn roots(&mut self, roots: &mut ScanRoots<'_, u8, u8, Prefix>) -> Result<(), StoreError> {
+        roots.strong(&Node::new(0, 0, Prefix("a1".into())));
+        roots.strong(&Node::new(0, 0, Prefix("c".into())));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_lossy_hash_keeps_whole_groups() {
+    let mut collector = ScanCollector::new();
+    let collection = collector.collect(&mut Prefixed).unwrap();
+    // Everything starting with a, b or c collides with something live;
+    // only d0 is swept.
+    assert_eq!(collection.garbage().collect::<Vec<_>>(), [7]);
+}
+
+#[test]
+fn failures_sweep_nothing() {
+    let listing = vec![
+        (0, vec![(1, Strength::Strong)], None),
+        (1, vec![], None),
+        (2, vec![], None),
+    ];
+    let mut collector = ScanCollector::new();
+    for (fault, check) in [
+        (
+            Fault::FailScan,
+            (|e: &Error<StoreError, u32>| matches!(e, Error::Listing(StoreError)))
+                as fn(&Error<StoreError, u32>) -> bool,
+        ),
+        (Fault::FailRoots, |e| matches!(e, Error::Roots(StoreError))),
+        (Fault::AbortAtCheckpoint(0), |e| {
+            matches!(
+                e,
+                Error::Aborted {
+                    phase: Phase::Listing
+                }
+            )
+        }),
+        (Fault::AbortAtCheckpoint(1), |e| {
+            matches!(
+                e,
+                Error::Aborted {
+                    phase: Phase::Roots
+                }
+            )
+        }),
+        (Fault::AbortAtCheckpoint(2), |e| {
+            matches!(
+                e,
+                Error::Aborted {
+                    phase: Phase::Marking
+                }
+            )
+        }),
+    ] {
+        let mut store = Scanned::new(listing.clone());
+        store.roots = vec![(0, Strength::Strong)];
+        store.fault = fault;
+        let err = collector.collect(&mut store).unwrap_err();
+        assert!(check(&err), "{fault:?}: {err:?}");
+    }
+    let mut store = Scanned::new(listing);
+    store.roots = vec![(0, Strength::Strong)];
+    assert_eq!(
+        collector
+            .collect(&mut store)
+            .unwrap()
+            .garbage()
+            .collect::<Vec<_>>(),
+        [2]
+    );
+}
+
+#[test]
+fn a_panicking_scan_returns_nothing_and_the_collector_recovers() {
+    let listing: Vec<_> = (0..5).map(|k| (k, vec![], None)).collect();
+    let mut collector = ScanCollector::new();
+    let mut store = Scanned::new(listing.clone());
+    store.fault = Fault::PanicAfter(3);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        collector.collect(&mut store).map(|c| c.garbage().count())
+    }));
+    assert!(panicked.is_err());
+    let mut store = Scanned::new(listing);
+    store.roots = vec![(4, Strength::Strong)];
+    assert_eq!(
+        collector
+            .collect(&mut store)
+            .unwrap()
+            .garbage()
+            .collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+}
+
+#[test]
+fn options_it_cannot_honour_are_refused() {
+    let mut collector = ScanCollector::new();
+    let mut store = Scanned::new(vec![(0, vec![], None)]);
+    for options in [
+        Options::default().pin("tag"),
+        Options::default().explain(true),
+        Options::default().sweep_order(SweepOrder::ReferrersFirst),
+    ] {
+        let err = collector.collect_with(&mut store, &options).unwrap_err();
+        assert!(matches!(err, Error::InvalidOptions { .. }), "{err}");
+    }
+}
+
+#[test]
+fn a_sweep_over_the_limit_hands_back_what_it_would_sweep() {
+    let mut store = Scanned::new((0..4).map(|k| (k, vec![], None)).collect());
+    store.roots = vec![(1, Strength::Strong)];
+    let options = Options::default().sweep_limit(SweepLimit::default().max_nodes(2));
+    let err = ScanCollector::new()
+        .collect_with(&mut store, &options)
+        .unwrap_err();
+    match err {
+        Error::SweepLimitExceeded {
+            would_sweep,
+            listed,
+            ..
+        } => {
+            assert_eq!(would_sweep, [0, 2, 3]);
+            assert_eq!(listed, 4);
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn the_grace_period_keeps_at_its_boundary_and_the_future() {
+    let grace = Duration::from_secs(5);
+    let mut store = Scanned::new(vec![
+        (0, vec![(3, Strength::Strong)], Some(now() - grace)),
+        (1, vec![], Some(now() - grace - Duration::from_nanos(1))),
+        (2, vec![], Some(now() + Duration::from_secs(60))),
+        (3, vec![], None),
+    ]);
+    let options = Options::default().now(now()).grace_period(grace);
+    let mut collector = ScanCollector::new();
+    let collection = collector.collect_with(&mut store, &options).unwrap();
+    assert_eq!(collection.garbage().collect::<Vec<_>>(), [1]);
+    assert_eq!(collection.stats().roots_by_kind.grace, 2);
+    assert_eq!(collection.stats().next_deadline, Some(now()));
+}
