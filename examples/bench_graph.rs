@@ -557,7 +557,7 @@ fn bench(graph: Graph, runs: usize, impls: &[&str]) -> ExitCode {
     }
     // The crate's own phase timings (the dense path has one phase).
     for (name, runs) in impls.iter().zip(&results) {
-        if !name.starts_with("node") && *name != "resident" {
+        if !name.starts_with("node") && *name != "resident" && *name != "scan" {
             continue;
         }
         if let Some(line) = phase_line(runs) {
