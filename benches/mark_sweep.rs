@@ -30,6 +30,10 @@
 //!   as their capacity, as the crate's own table is reserved from the
 //!   listing: the baseline the owned-key path has to beat.
 //! - `petgraph`: `Dfs` over a prebuilt petgraph `Graph`.
+//! - `scan`: `ScanCollector` (SipHash) over the same store, each node
+//!   listed with its references; the sweep walks the store's keys again to
+//!   turn the garbage's places into nodes. Fresh per run, dropped inside
+//!   the timing (it owns no key).
 //!
 //! Every iteration is mark + sweep (the garbage collected into a `Vec`).
 //! Building the graphs is outside the timed part. Throughput is in nodes.
@@ -86,7 +90,7 @@ use support::{
     Csr, Graph, Layered, NodeStore, Overlay, RandomParams, Resident, ResidentChanges, StoreNode,
     StoreParams, build_petgraph, build_resident, check_pause, dense, floor, gen_random, gen_store,
     naive_foldhash, naive_presized, naive_sip, node, node_borrowed, node_borrowed_parallel,
-    node_parallel, petgraph_dfs, plan_changes, plan_writes, reachable, resident,
+    node_parallel, petgraph_dfs, plan_changes, plan_writes, reachable, resident, scan,
 };
 
 /// Groups at least this big get the short configuration.
@@ -155,6 +159,7 @@ impl Forms {
             ),
             ("naive", naive_sip(&store).counts()),
             ("naive_presized", naive_presized(&store).counts()),
+            ("scan", scan(&mut store).counts()),
             ("petgraph", petgraph_dfs(&pg, &roots).counts()),
         ];
         for (which, counts) in checks {
@@ -242,6 +247,10 @@ fn bench_graph(c: &mut Criterion, name: &str, graph: Graph) {
     group.bench_function("naive_foldhash", |b| {
         let f = slot.get_or_insert_with(|| Forms::build(name, graph));
         b.iter(|| naive_foldhash(black_box(&f.store)))
+    });
+    group.bench_function("scan", |b| {
+        let f = slot.get_or_insert_with(|| Forms::build(name, graph));
+        b.iter(|| scan(black_box(&mut f.store)))
     });
     group.bench_function("petgraph", |b| {
         let f = slot.get_or_insert_with(|| Forms::build(name, graph));

@@ -42,6 +42,10 @@
 //!   created with the node count as their capacity, as the crate's own
 //!   table is reserved from the listing;
 //! - `petgraph`: `Dfs` over a prebuilt petgraph `Graph`;
+//! - `scan`: the crate's `ScanCollector` over the same owned-key store,
+//!   each node listed with its references (the map's entries), fresh per
+//!   run; its `sweep` walks the store's keys again to turn the garbage's
+//!   places into nodes, as an embedder would;
 //! - `resident`: the crate's `Graph`, kept between collections, built once
 //!   from one listing of the owned-key store (`Graph::build`, outside the
 //!   timing), then `Graph::collect` with default options per run.

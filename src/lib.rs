@@ -473,6 +473,17 @@
 //! the start, so it would need writers to number new resources past them
 //! and report by id; it did not fall out of this design, and is not built.
 //!
+//! # Scanning instead of asking
+//!
+//! A store that reads a node's references along with the node (a table
+//! scan in one read transaction) can list both at once: implement
+//! [`ScanContext`] and collect with [`ScanCollector`]. It copies no key.
+//! It matches references to nodes by a 64-bit hash, in a way that can keep
+//! garbage but never sweeps a live node. Garbage comes back as places in
+//! the scan, for a second walk over the same snapshot. Pins, `explain` and
+//! removal orders are refused on this path; strengths, grace periods and
+//! the sweep limit hold as elsewhere. [`ScanCollector`] has an example.
+//!
 //! # Keeping the graph resident
 //!
 //! A [`Collector`] lists the store at every collection. A store that

@@ -337,6 +337,72 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
 /// A reusable collector for a [`ScanContext`]; it keeps its buffers
 /// between collections.
 ///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::convert::Infallible;
+/// use resource_gc::{Node, ScanCollector, ScanContext, ScanRoots, ScanSink};
+///
+/// type Blob = Node<u8, String, String>;
+/// fn blob(digest: &str) -> Blob {
+///     Node::new(0, "default".to_string(), digest.to_string())
+/// }
+///
+/// /// Blobs by digest, each row holding the digests it references, as a
+/// /// table of an embedded database would; images name their manifests.
+/// struct Store {
+///     rows: BTreeMap<String, Vec<String>>,
+///     images: Vec<String>,
+/// }
+///
+/// impl ScanContext for Store {
+///     type Kind = u8;
+///     type Namespace = String;
+///     type Key = String;
+///     type Error = Infallible;
+///
+///     fn scan(&mut self, nodes: &mut ScanSink<'_, u8, String, String>) -> Result<(), Infallible> {
+///         for (digest, refs) in &self.rows {
+///             let mut node = nodes.push(&blob(digest));
+///             for target in refs {
+///                 node.strong(&blob(target));
+///             }
+///         }
+///         Ok(())
+///     }
+///
+///     fn roots(&mut self, roots: &mut ScanRoots<'_, u8, String, String>) -> Result<(), Infallible> {
+///         for manifest in &self.images {
+///             roots.strong(&blob(manifest));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let mut store = Store {
+///     rows: BTreeMap::from([
+///         ("sha256:config".to_string(), vec![]),
+///         ("sha256:layer".to_string(), vec![]),
+///         ("sha256:manifest".to_string(), vec!["sha256:config".into(), "sha256:layer".into()]),
+///         ("sha256:orphan".to_string(), vec!["sha256:layer".into()]),
+///     ]),
+///     images: vec!["sha256:manifest".into()],
+/// };
+/// let mut collector = ScanCollector::new();
+/// let collection = collector.collect(&mut store)?;
+/// // Places in the scan, ascending: walk the same rows again to remove.
+/// let mut garbage = collection.garbage().peekable();
+/// let doomed: Vec<String> = (0u32..)
+///     .zip(store.rows.keys())
+///     .filter(|(place, _)| garbage.next_if_eq(place).is_some())
+///     .map(|(_, digest)| digest.clone())
+///     .collect();
+/// for digest in &doomed {
+///     store.rows.remove(digest);
+/// }
+/// assert_eq!(doomed, ["sha256:orphan"]);
+/// # Ok::<(), resource_gc::Error<Infallible, u32>>(())
+/// ```
+///
 /// Memory: per listed node, a table slot of 12 bytes (plus hashbrown's
 /// control byte and spare room), an 8-byte start and two colour bits; per
 /// reference, 13 bytes during the scan and 5 after. No key is copied.
