@@ -49,6 +49,9 @@ pub enum Reason {
     /// It declared that it lives with the previous node
     /// ([`crate::NodeSink::lives_with`]).
     BackReference,
+    /// It shares its hash with the previous node, on the scan path
+    /// ([`crate::ScanCollector`]), which keeps such nodes together.
+    SameHash,
 }
 
 /// One step on the path from a root to a live node.

@@ -13,8 +13,8 @@ use common::oracle::oracle;
 use common::{StoreError, any_strength, proptest_config};
 use proptest::prelude::*;
 use resource_gc::{
-    Error, Flow, Node, Options, Phase, Progress, ScanCollector, ScanContext, ScanRoots, ScanSink,
-    Strength, SweepLimit, SweepOrder,
+    Error, Flow, Node, Options, Phase, Progress, Reason, RootKind, ScanCollector, ScanContext,
+    ScanRoots, ScanSink, Strength, SweepLimit, SweepOrder,
 };
 
 type Key = Node<u8, &'static str, u32>;
@@ -44,6 +44,10 @@ type Entry = (u32, Vec<(u32, Strength)>, Option<SystemTime>);
 struct Scanned {
     listing: Vec<Entry>,
     roots: Vec<(u32, Strength)>,
+    /// Roots held until a deadline: leases.
+    leases: Vec<(u32, Strength, SystemTime)>,
+    /// Deadlines of references, by (listing entry, reference) index.
+    deadlines: BTreeMap<(usize, usize), SystemTime>,
     fault: Fault,
     checkpoints: usize,
 }
@@ -53,6 +57,8 @@ impl Scanned {
         Scanned {
             listing,
             roots: Vec::new(),
+            leases: Vec::new(),
+            deadlines: BTreeMap::new(),
             fault: Fault::None,
             checkpoints: 0,
         }
@@ -78,8 +84,11 @@ impl ScanContext for Scanned {
                 Some(at) => nodes.push_used(&n(*key), *at),
                 None => nodes.push(&n(*key)),
             };
-            for &(to, strength) in refs {
-                pushed.add(&n(to), strength);
+            for (j, &(to, strength)) in refs.iter().enumerate() {
+                match self.deadlines.get(&(i, j)) {
+                    Some(&expires) => pushed.expiring(&n(to), strength, expires),
+                    None => pushed.add(&n(to), strength),
+                };
             }
         }
         Ok(())
@@ -94,6 +103,9 @@ impl ScanContext for Scanned {
         }
         for &(key, strength) in &self.roots {
             roots.add(&n(key), strength);
+        }
+        for &(key, strength, expires) in &self.leases {
+            roots.expiring(&n(key), strength, expires);
         }
         Ok(())
     }
@@ -176,15 +188,22 @@ fn any_case() -> impl Strategy<Value = (Scanned, Duration)> {
     (
         prop::collection::vec(entry, 0..16),
         prop::collection::vec((0u32..14, any_strength()), 0..4),
+        prop::collection::vec((0u32..14, any_strength(), 0u64..20), 0..3),
+        prop::collection::vec((0usize..16, 0usize..4, 0u64..20), 0..6),
         0u64..10,
     )
-        .prop_map(|(listing, roots, grace)| {
+        .prop_map(|(listing, roots, leases, deadlines, grace)| {
             let listing = listing
                 .into_iter()
                 .map(|(key, refs, used)| (key, refs, used.map(at)))
                 .collect();
             let mut store = Scanned::new(listing);
             store.roots = roots;
+            store.leases = leases.into_iter().map(|(k, s, e)| (k, s, at(e))).collect();
+            store.deadlines = deadlines
+                .into_iter()
+                .map(|(i, j, e)| ((i, j), at(e)))
+                .collect();
             (store, Duration::from_secs(grace))
         })
 }
@@ -200,15 +219,31 @@ fn now() -> SystemTime {
 
 /// The oracle's garbage for a scan: a key's references are those it is
 /// listed with (all its listings together), an unlisted key references
-/// nothing, and a key used within the grace period is a strong root.
+/// nothing, a key used within the grace period is a strong root, and a
+/// lease or a reference with a deadline is held through the deadline
+/// instant and not after it.
 fn expected(store: &Scanned, grace: Duration) -> (BTreeSet<u32>, common::oracle::Expected) {
     let listed: Vec<u32> = store.listing.iter().map(|(k, _, _)| *k).collect();
+    let held = |expires: Option<&SystemTime>| expires.is_none_or(|&at| at >= now());
     let edges: Vec<(u32, u32, Strength)> = store
         .listing
         .iter()
-        .flat_map(|(from, refs, _)| refs.iter().map(move |&(to, s)| (*from, to, s)))
+        .enumerate()
+        .flat_map(|(i, (from, refs, _))| {
+            refs.iter()
+                .enumerate()
+                .filter(move |&(j, _)| held(store.deadlines.get(&(i, j))))
+                .map(move |(_, &(to, s))| (*from, to, s))
+        })
         .collect();
     let mut roots = store.roots.clone();
+    roots.extend(
+        store
+            .leases
+            .iter()
+            .filter(|(_, _, expires)| held(Some(expires)))
+            .map(|&(key, strength, _)| (key, strength)),
+    );
     for (key, _, used) in &store.listing {
         if let Some(at) = used {
             // Kept at the boundary: exactly `grace` old, or in the future.
@@ -243,6 +278,83 @@ proptest! {
                 stats.weak_references,
                 expected.weak_references,
             );
+        }
+    }
+
+    #[test]
+    fn why_live_gives_a_path_the_mark_follows((mut store, grace) in any_case()) {
+        let options = Options::default().now(now()).grace_period(grace).explain(true);
+        let mut collector = ScanCollector::new();
+        let collection = collector.collect_with(&mut store, &options).unwrap();
+        let key = |place: u32| store.listing[place as usize].0;
+        // The references of a key, all its listings together, held ones only.
+        let deadlines = &store.deadlines;
+        let refs = |from: u32| -> Vec<(u32, Strength)> {
+            store
+                .listing
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, _, _))| *k == from)
+                .flat_map(|(i, (_, refs, _))| {
+                    refs.iter().enumerate().filter(move |&(j, _)| {
+                        deadlines.get(&(i, j)).is_none_or(|&at| at >= now())
+                    })
+                    .map(|(_, &r)| r)
+                })
+                .collect()
+        };
+        for place in 0..store.listing.len() as u32 + 1 {
+            let Some(path) = collection.why_live(place) else {
+                prop_assert!(!collection.is_live(place));
+                continue;
+            };
+            prop_assert!(collection.is_live(place));
+            prop_assert_eq!(path.last().map(|&(p, _)| p), Some(place));
+            // The root, and the best reach it gives.
+            let (first, reason) = path[0];
+            let mut reach = match reason {
+                Reason::Root(RootKind::Grace) => {
+                    let (_, _, used) = &store.listing[first as usize];
+                    prop_assert!(used.is_some_and(|at| now().duration_since(at).map_or(true, |age| age <= grace)));
+                    Strength::Strong
+                }
+                Reason::Root(RootKind::Explicit | RootKind::Lease) => {
+                    let strengths: Vec<Strength> = store
+                        .roots
+                        .iter()
+                        .map(|&(k, s)| (k, s))
+                        .chain(store.leases.iter().filter(|l| l.2 >= now()).map(|&(k, s, _)| (k, s)))
+                        .filter(|&(k, s)| k == key(first) && s != Strength::Weak)
+                        .map(|(_, s)| s)
+                        .collect();
+                    prop_assert!(!strengths.is_empty(), "root {} is no root", key(first));
+                    if strengths.iter().all(|&s| s == Strength::Flat) { Strength::Flat } else { Strength::Strong }
+                }
+                other => {
+                    prop_assert!(false, "a path starts with {:?}", other);
+                    unreachable!()
+                }
+            };
+            for pair in path.windows(2) {
+                let ((from, _), (to, reason)) = (pair[0], pair[1]);
+                match reason {
+                    Reason::Reference(strength) => {
+                        prop_assert!(refs(key(from)).contains(&(key(to), strength)));
+                        reach = match (reach, strength) {
+                            (_, Strength::Structural) => reach,
+                            (Strength::Strong, Strength::Strong) => Strength::Strong,
+                            (Strength::Strong, Strength::Flat) => Strength::Flat,
+                            _ => {
+                                prop_assert!(false, "{:?} does not follow {:?}", reach, strength);
+                                unreachable!()
+                            }
+                        };
+                    }
+                    // A good hasher shares a hash only within a key.
+                    Reason::SameHash => prop_assert_eq!(key(from), key(to)),
+                    other => prop_assert!(false, "step {:?}", other),
+                }
+            }
         }
     }
 
@@ -406,7 +518,6 @@ fn options_it_cannot_honour_are_refused() {
     let mut store = Scanned::new(vec![(0, vec![], None)]);
     for options in [
         Options::default().pin("tag"),
-        Options::default().explain(true),
         Options::default().sweep_order(SweepOrder::ReferrersFirst),
     ] {
         let err = collector.collect_with(&mut store, &options).unwrap_err();
@@ -450,4 +561,34 @@ fn the_grace_period_keeps_at_its_boundary_and_the_future() {
     assert_eq!(collection.garbage().collect::<Vec<_>>(), [1]);
     assert_eq!(collection.stats().roots_by_kind.grace, 2);
     assert_eq!(collection.stats().next_deadline, Some(now()));
+}
+
+#[test]
+fn a_lease_is_held_through_its_deadline_and_not_after() {
+    let second = Duration::from_secs(1);
+    let mut store = Scanned::new((0..4).map(|k| (k, vec![], None)).collect());
+    store.listing[3].1 = vec![(2, Strength::Strong), (1, Strength::Strong)];
+    store.deadlines.insert((3, 0), now());
+    store.deadlines.insert((3, 1), now() - second);
+    store.leases = vec![
+        (0, Strength::Strong, now()),
+        (3, Strength::Strong, now() + second),
+        (1, Strength::Strong, now() - Duration::from_nanos(1)),
+    ];
+    let options = Options::default().now(now());
+    let mut collector = ScanCollector::new();
+    let collection = collector.collect_with(&mut store, &options).unwrap();
+    // 0 and 3 are leased; 3's reference to 2 ends now (held), to 1 ended.
+    assert_eq!(collection.garbage().collect::<Vec<_>>(), [1]);
+    let counts = &collection.stats().roots_by_kind;
+    assert_eq!((counts.leases, counts.leases_expired), (2, 1));
+    assert_eq!(collection.stats().next_deadline, Some(now()));
+    assert_eq!(
+        collection.why_live(2),
+        Some(vec![
+            (3, Reason::Root(RootKind::Lease)),
+            (2, Reason::Reference(Strength::Strong))
+        ])
+    );
+    assert_eq!(collection.why_live(1), None);
 }

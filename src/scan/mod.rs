@@ -40,11 +40,15 @@ use std::time::{Instant, SystemTime};
 
 use hashbrown::HashTable;
 
+mod explain;
+
 use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
 use crate::dense::ExactLen;
 use crate::mark::{MAX_IDS, Marker, Marks, Reach};
 use crate::policy::{grace_end, note_deadline, within_grace};
-use crate::{Error, Flow, Node, Options, Phase, Progress, Stats, Strength, SweepOrder};
+use crate::{
+    Error, Flow, Node, Options, Phase, Progress, RootCounts, RootKind, Stats, Strength, SweepOrder,
+};
 
 /// A store that lists every node with its references in one pass.
 ///
@@ -153,6 +157,15 @@ impl Scanned {
         self.starts.len()
     }
 
+    /// The places that share `place`'s hash, once the scan is over.
+    fn mates(&self, place: u32) -> impl Iterator<Item = u32> + '_ {
+        let first = self.groups.partition_point(|&(a, _)| a < place);
+        self.groups[first..]
+            .iter()
+            .take_while(move |&&(a, _)| a == place)
+            .map(|&(_, mate)| mate)
+    }
+
     #[inline]
     fn find(&self, hash: u64) -> Option<u32> {
         self.places
@@ -250,6 +263,29 @@ impl<T, N, K> ScanRefs<'_, '_, T, N, K> {
         self
     }
 
+    /// A reference held until `expires`, as
+    /// [`crate::ReferenceSink::expiring`]: held through the deadline
+    /// instant, dropped once `now` is past it. The scan decides at
+    /// listing, for every node listed, so [`Stats::next_deadline`] may
+    /// name the deadline of a reference whose node was not reached (an
+    /// earlier wake-up, never a later one), and [`RootCounts`] does not
+    /// count references.
+    pub fn expiring(
+        &mut self,
+        target: &Node<T, N, K>,
+        strength: Strength,
+        expires: SystemTime,
+    ) -> &mut Self {
+        let s = &mut *self.sink.scanned;
+        if self.sink.now > expires {
+            return self;
+        }
+        if strength != Strength::Weak {
+            note_deadline(&mut s.next_deadline, Some(expires));
+        }
+        self.add(target, strength)
+    }
+
     /// A strong reference.
     pub fn strong(&mut self, target: &Node<T, N, K>) -> &mut Self {
         self.add(target, Strength::Strong)
@@ -293,8 +329,21 @@ pub struct ScanRoots<'a, T, N, K> {
     marker: &'a mut Marker,
     hasher: &'a dyn NodeHasher<T, N, K>,
     now: SystemTime,
+    /// Each root that names a listed place, for `why_live`.
+    held: &'a mut Vec<Held>,
+    counts: RootCounts,
     roots: usize,
     weak: usize,
+    next_deadline: Option<SystemTime>,
+}
+
+/// A root that names a listed place: the place, why, and how far it is
+/// followed.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    place: u32,
+    kind: RootKind,
+    reach: Reach,
 }
 
 impl<T, N, K> ScanRoots<'_, T, N, K> {
@@ -308,14 +357,7 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
     /// ones keep nothing.
     #[inline]
     pub fn add(&mut self, node: &Node<T, N, K>, strength: Strength) {
-        let Some(reach) = Reach::Strong.through(strength) else {
-            self.weak += 1;
-            return;
-        };
-        self.roots += 1;
-        if let Some(place) = self.scanned.find(self.hasher.hash_node(node)) {
-            self.marker.reach(place, reach);
-        }
+        self.hold(node, strength, RootKind::Explicit);
     }
 
     /// A strong root.
@@ -331,6 +373,40 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
     /// A weak root: it keeps nothing, and is counted.
     pub fn weak(&mut self, node: &Node<T, N, K>) {
         self.add(node, Strength::Weak);
+    }
+
+    /// A root held until `expires` (a lease), as
+    /// [`crate::ReferenceSink::expiring`]: held through the deadline
+    /// instant itself, expired only once `now` is past it. An expired one
+    /// keeps nothing and is counted in
+    /// [`RootCounts::leases_expired`]; a held one's deadline is
+    /// [`Stats::next_deadline`] if none comes sooner.
+    pub fn expiring(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
+        if self.now > expires {
+            self.counts.leases_expired += 1;
+            return;
+        }
+        if strength != Strength::Weak {
+            note_deadline(&mut self.next_deadline, Some(expires));
+        }
+        self.hold(node, strength, RootKind::Lease);
+    }
+
+    #[inline]
+    fn hold(&mut self, node: &Node<T, N, K>, strength: Strength, kind: RootKind) {
+        let Some(reach) = Reach::Strong.through(strength) else {
+            self.weak += 1;
+            return;
+        };
+        self.roots += 1;
+        match kind {
+            RootKind::Lease => self.counts.leases += 1,
+            _ => self.counts.explicit += 1,
+        }
+        if let Some(place) = self.scanned.find(self.hasher.hash_node(node)) {
+            self.marker.reach(place, reach);
+            self.held.push(Held { place, kind, reach });
+        }
     }
 }
 
@@ -410,6 +486,7 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
 pub struct ScanCollector<S = RandomState> {
     scanned: Scanned,
     marker: Marker,
+    held: Vec<Held>,
     hasher: S,
 }
 
@@ -435,6 +512,7 @@ impl<S: BuildHasher> ScanCollector<S> {
         ScanCollector {
             scanned: Scanned::default(),
             marker: Marker::default(),
+            held: Vec::new(),
             hasher,
         }
     }
@@ -453,7 +531,8 @@ impl<S: BuildHasher> ScanCollector<S> {
     ///
     /// Of [`Options`], this path reads `now`, `grace_period`,
     /// `sweep_limit`, `time_limit` and `cancel`, and marks on the calling
-    /// thread. Pins (emit them as roots), `explain` and a
+    /// thread. `explain` changes nothing: [`ScanCollection::why_live`]
+    /// searches when asked. Pins (emit them as roots) and a
     /// [`SweepOrder`] other than the listing's are refused with
     /// [`Error::InvalidOptions`].
     pub fn collect_with<C>(
@@ -496,23 +575,32 @@ impl<S: BuildHasher> ScanCollector<S> {
         self.marker.try_reset(len).map_err(|_| Error::OutOfMemory {
             bytes: len.div_ceil(32) * 8,
         })?;
+        self.held.clear();
         let mut roots = ScanRoots {
             scanned: &self.scanned,
             marker: &mut self.marker,
             hasher: &self.hasher,
             now,
+            held: &mut self.held,
+            counts: RootCounts::default(),
             roots: 0,
             weak: 0,
+            next_deadline: self.scanned.next_deadline,
         };
         ctx.roots(&mut roots).map_err(Error::Roots)?;
         stats.roots = roots.roots;
         stats.weak_references = roots.weak;
-        stats.roots_by_kind.explicit = roots.roots;
+        stats.roots_by_kind = roots.counts;
+        stats.next_deadline = roots.next_deadline;
         for &place in &self.scanned.young {
             self.marker.reach(place, Reach::Strong);
+            self.held.push(Held {
+                place,
+                kind: RootKind::Grace,
+                reach: Reach::Strong,
+            });
         }
         stats.roots_by_kind.grace = self.scanned.young.len();
-        stats.next_deadline = self.scanned.next_deadline;
         checkpoint.check(ctx, Phase::Roots, &stats, C::checkpoint)?;
 
         let Scanned {
@@ -540,8 +628,7 @@ impl<S: BuildHasher> ScanCollector<S> {
                 }
             }
             if !groups.is_empty() {
-                let first = groups.partition_point(|&(a, _)| a < place);
-                for &(_, mate) in groups[first..].iter().take_while(|&&(a, _)| a == place) {
+                for mate in self.scanned.mates(place) {
                     self.marker.reach(mate, reach);
                 }
             }
@@ -559,6 +646,8 @@ impl<S: BuildHasher> ScanCollector<S> {
         stats.mark_time = mark_start.elapsed();
         let collection = ScanCollection {
             marker: &self.marker,
+            scanned: &self.scanned,
+            held: &self.held,
             stats,
         };
         let limit = options.sweep_limit;
@@ -594,9 +683,6 @@ fn refused(options: &Options) -> Option<String> {
     if !options.pins.is_empty() {
         return Some("the scan path resolves no pins: emit the pinned nodes as roots".into());
     }
-    if options.explain {
-        return Some("the scan path does not explain: it keeps no node to name".into());
-    }
     if options.sweep_order != SweepOrder::Listing {
         return Some("the scan path hands garbage out in listing order only".into());
     }
@@ -607,6 +693,8 @@ fn refused(options: &Options) -> Option<String> {
 #[derive(Debug)]
 pub struct ScanCollection<'c> {
     marker: &'c Marker,
+    scanned: &'c Scanned,
+    held: &'c [Held],
     stats: Stats,
 }
 
