@@ -480,9 +480,9 @@
 //! [`ScanContext`] and collect with [`ScanCollector`]. It copies no key.
 //! It matches references to nodes by a 64-bit hash, in a way that can keep
 //! garbage but never sweeps a live node. Garbage comes back as places in
-//! the scan, for a second walk over the same snapshot. Pins and removal
-//! orders are refused on this path; strengths, grace periods, leases, the
-//! sweep limit and [`ScanCollection::why_live`] hold as elsewhere.
+//! the scan, for a second walk over the same snapshot. Pins are refused on
+//! this path; strengths, grace periods, leases, the sweep limit, removal
+//! order and [`ScanCollection::why_live`] hold as elsewhere.
 //! [`ScanCollector`] has an example.
 //!
 //! # Keeping the graph resident

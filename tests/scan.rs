@@ -359,6 +359,58 @@ proptest! {
     }
 
     #[test]
+    fn referrers_first_puts_each_place_before_what_it_references((mut store, grace) in any_case()) {
+        let options = Options::default().now(now()).grace_period(grace);
+        let mut collector = ScanCollector::new();
+        let ascending: Vec<u32> = collector.collect_with(&mut store, &options).unwrap().garbage().collect();
+        let options = options.sweep_order(SweepOrder::ReferrersFirst);
+        let collection = collector.collect_with(&mut store, &options).unwrap();
+        let ordered: Vec<u32> = collection.garbage().collect();
+        prop_assert_eq!(ordered.len(), collection.garbage().len());
+        let mut sorted = ordered.clone();
+        sorted.sort_unstable();
+        prop_assert_eq!(&sorted, &ascending);
+        // Places by key: a reference names every place of its target.
+        let places_of = |key: u32| -> Vec<u32> {
+            (0..store.listing.len() as u32).filter(|&p| store.listing[p as usize].0 == key).collect()
+        };
+        // A node listed twice is one node: its places reach each other.
+        let garbage_edges = |from: u32| -> Vec<u32> {
+            let key = store.listing[from as usize].0;
+            store.listing[from as usize].1.iter()
+                .flat_map(|&(to, _)| places_of(to))
+                .chain(places_of(key))
+                .filter(|p| ascending.contains(p))
+                .collect()
+        };
+        let reaches = |from: u32, to: u32| -> bool {
+            let mut seen = BTreeSet::from([from]);
+            let mut stack = vec![from];
+            while let Some(p) = stack.pop() {
+                if p == to {
+                    return true;
+                }
+                for q in garbage_edges(p) {
+                    if seen.insert(q) {
+                        stack.push(q);
+                    }
+                }
+            }
+            false
+        };
+        let position = |p: u32| ordered.iter().position(|&q| q == p).unwrap();
+        for &from in &ordered {
+            for to in garbage_edges(from) {
+                // Before its target, unless they are on one cycle.
+                prop_assert!(
+                    position(from) <= position(to) || reaches(to, from),
+                    "{} after {}, which it references", from, to
+                );
+            }
+        }
+    }
+
+    #[test]
     fn colliding_hashes_keep_more_never_less((mut store, grace) in any_case()) {
         let (garbage, _) = expected(&store, grace);
         let options = Options::default().now(now()).grace_period(grace);
@@ -513,16 +565,25 @@ fn a_panicking_scan_returns_nothing_and_the_collector_recovers() {
 }
 
 #[test]
-fn options_it_cannot_honour_are_refused() {
+fn pins_and_bad_limits_are_refused_explain_is_not() {
     let mut collector = ScanCollector::new();
     let mut store = Scanned::new(vec![(0, vec![], None)]);
     for options in [
         Options::default().pin("tag"),
-        Options::default().sweep_order(SweepOrder::ReferrersFirst),
+        Options::default().sweep_limit(SweepLimit::default().max_share(1.5)),
     ] {
         let err = collector.collect_with(&mut store, &options).unwrap_err();
         assert!(matches!(err, Error::InvalidOptions { .. }), "{err}");
     }
+    let options = Options::default().explain(true);
+    assert_eq!(
+        collector
+            .collect_with(&mut store, &options)
+            .unwrap()
+            .garbage()
+            .len(),
+        1
+    );
 }
 
 #[test]

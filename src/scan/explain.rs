@@ -3,8 +3,8 @@
 //! mark's rules. The mark records nothing for it.
 
 use super::{Held, ScanCollection, UNLISTED};
+use crate::Reason;
 use crate::mark::Reach;
-use crate::{Reason, Strength};
 
 /// Not yet reached by the search.
 const UNSEEN: u32 = u32::MAX;
@@ -65,7 +65,7 @@ impl ScanCollection<'_> {
                 .iter()
                 .zip(&scanned.strengths[refs])
                 .filter(|&(&target, _)| target != UNLISTED)
-                .filter_map(|(&target, &strength)| Some(state(target, reach.through(strength)?)));
+                .filter_map(|(&target, &strength)| Some(state(target, reach.through(strength?)?)));
             let next: Vec<usize> = edges
                 .chain(scanned.mates(from).map(|m| state(m, reach)))
                 .collect();
@@ -106,9 +106,10 @@ impl ScanCollection<'_> {
         scanned.targets[refs.clone()]
             .iter()
             .zip(&scanned.strengths[refs])
-            .find(|&(&target, &strength)| target == to && by.through(strength) == Some(reach))
-            .map_or(Reason::SameHash, |(_, &strength): (_, &Strength)| {
-                Reason::Reference(strength)
+            .find_map(|(&target, &strength)| {
+                let strength = strength?;
+                (target == to && by.through(strength) == Some(reach)).then_some(strength)
             })
+            .map_or(Reason::SameHash, Reason::Reference)
     }
 }

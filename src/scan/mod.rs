@@ -44,7 +44,8 @@ mod explain;
 
 use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
 use crate::dense::ExactLen;
-use crate::mark::{MAX_IDS, Marker, Marks, Reach};
+use crate::mark::{DeadIds, MAX_IDS, Marker, Marks, Reach};
+use crate::order::referrers_first;
 use crate::policy::{grace_end, note_deadline, within_grace};
 use crate::{
     Error, Flow, Node, Options, Phase, Progress, RootCounts, RootKind, Stats, Strength, SweepOrder,
@@ -129,7 +130,10 @@ struct Scanned {
     /// places (or [`UNLISTED`]) after it.
     target_hashes: Vec<u64>,
     targets: Vec<u32>,
-    strengths: Vec<Strength>,
+    /// Each reference's strength; `None` for one whose deadline has
+    /// passed, which keeps nothing and still orders removal (as on the
+    /// `Node` path).
+    strengths: Vec<Option<Strength>>,
     /// Places that share a hash with an earlier one, as `(a, b)` both
     /// ways, sorted once the scan is over: marked as one.
     groups: Vec<(u32, u32)>,
@@ -254,6 +258,11 @@ impl<T, N, K> ScanRefs<'_, '_, T, N, K> {
     /// A reference of the given strength.
     #[inline]
     pub fn add(&mut self, target: &Node<T, N, K>, strength: Strength) -> &mut Self {
+        self.link(target, Some(strength))
+    }
+
+    #[inline]
+    fn link(&mut self, target: &Node<T, N, K>, strength: Option<Strength>) -> &mut Self {
         let hash = self.sink.hasher.hash_node(target);
         let s = &mut *self.sink.scanned;
         if !s.too_many {
@@ -265,7 +274,8 @@ impl<T, N, K> ScanRefs<'_, '_, T, N, K> {
 
     /// A reference held until `expires`, as
     /// [`crate::ReferenceSink::expiring`]: held through the deadline
-    /// instant, dropped once `now` is past it. The scan decides at
+    /// instant, keeping nothing once `now` is past it (it still orders
+    /// removal, [`SweepOrder::ReferrersFirst`]). The scan decides at
     /// listing, for every node listed, so [`Stats::next_deadline`] may
     /// name the deadline of a reference whose node was not reached (an
     /// earlier wake-up, never a later one), and [`RootCounts`] does not
@@ -278,7 +288,7 @@ impl<T, N, K> ScanRefs<'_, '_, T, N, K> {
     ) -> &mut Self {
         let s = &mut *self.sink.scanned;
         if self.sink.now > expires {
-            return self;
+            return self.link(target, None);
         }
         if strength != Strength::Weak {
             note_deadline(&mut s.next_deadline, Some(expires));
@@ -487,6 +497,7 @@ pub struct ScanCollector<S = RandomState> {
     scanned: Scanned,
     marker: Marker,
     held: Vec<Held>,
+    order: Vec<u32>,
     hasher: S,
 }
 
@@ -513,6 +524,7 @@ impl<S: BuildHasher> ScanCollector<S> {
             scanned: Scanned::default(),
             marker: Marker::default(),
             held: Vec::new(),
+            order: Vec::new(),
             hasher,
         }
     }
@@ -532,9 +544,9 @@ impl<S: BuildHasher> ScanCollector<S> {
     /// Of [`Options`], this path reads `now`, `grace_period`,
     /// `sweep_limit`, `time_limit` and `cancel`, and marks on the calling
     /// thread. `explain` changes nothing: [`ScanCollection::why_live`]
-    /// searches when asked. Pins (emit them as roots) and a
-    /// [`SweepOrder`] other than the listing's are refused with
-    /// [`Error::InvalidOptions`].
+    /// searches when asked. `sweep_order` orders
+    /// [`ScanCollection::garbage`]. Pins (emit them as roots) are refused
+    /// with [`Error::InvalidOptions`].
     pub fn collect_with<C>(
         &mut self,
         ctx: &mut C,
@@ -613,6 +625,9 @@ impl<S: BuildHasher> ScanCollector<S> {
         while let Some((place, reach)) = self.marker.pop_grey(true) {
             let refs = starts[place as usize]..starts[place as usize + 1];
             for (&target, &strength) in targets[refs.clone()].iter().zip(&strengths[refs]) {
+                let Some(strength) = strength else {
+                    continue;
+                };
                 match reach.through(strength) {
                     Some(to) => {
                         stats.references_followed += 1;
@@ -644,10 +659,16 @@ impl<S: BuildHasher> ScanCollector<S> {
         stats.nodes_marked = self.marker.live_count();
         stats.nodes_swept = len - stats.nodes_marked;
         stats.mark_time = mark_start.elapsed();
+        self.order.clear();
+        let ordered = options.sweep_order == SweepOrder::ReferrersFirst;
+        if ordered {
+            self.order_referrers_first();
+        }
         let collection = ScanCollection {
             marker: &self.marker,
             scanned: &self.scanned,
             held: &self.held,
+            order: ordered.then_some(self.order.as_slice()),
             stats,
         };
         let limit = options.sweep_limit;
@@ -659,6 +680,33 @@ impl<S: BuildHasher> ScanCollector<S> {
             });
         }
         Ok(collection)
+    }
+
+    /// The garbage in [`SweepOrder::ReferrersFirst`] order, into
+    /// `self.order`: the references among the garbage, every strength,
+    /// and the groups of places that share a hash, ordered by
+    /// `crate::order`.
+    fn order_referrers_first(&mut self) {
+        let dead: Vec<u32> = self.marker.dead_ids().collect();
+        let s = &self.scanned;
+        let mut edges = Vec::new();
+        for (from, &place) in dead.iter().enumerate() {
+            let refs = s.starts[place as usize]..s.starts[place as usize + 1];
+            // Places that share a hash are one node as far as the mark
+            // knows (a node listed twice), so they go as one: a cycle.
+            let mates = s.mates(place);
+            for target in s.targets[refs].iter().copied().chain(mates) {
+                if target != UNLISTED && !self.marker.is_live(target) {
+                    // Dead places are ascending, and `target` is one.
+                    if let Ok(to) = dead.binary_search(&target) {
+                        edges.push((from as u32, to as u32));
+                    }
+                }
+            }
+        }
+        let order = referrers_first(dead.len(), &mut edges);
+        self.order
+            .extend(order.into_iter().map(|at| dead[at as usize]));
     }
 
     /// Turns the references' target hashes into places, once every node
@@ -683,9 +731,6 @@ fn refused(options: &Options) -> Option<String> {
     if !options.pins.is_empty() {
         return Some("the scan path resolves no pins: emit the pinned nodes as roots".into());
     }
-    if options.sweep_order != SweepOrder::Listing {
-        return Some("the scan path hands garbage out in listing order only".into());
-    }
     None
 }
 
@@ -695,6 +740,8 @@ pub struct ScanCollection<'c> {
     marker: &'c Marker,
     scanned: &'c Scanned,
     held: &'c [Held],
+    /// The garbage in removal order, when that is not ascending.
+    order: Option<&'c [u32]>,
     stats: Stats,
 }
 
@@ -712,12 +759,45 @@ impl<'c> ScanCollection<'c> {
         self.marker.is_live(place)
     }
 
-    /// The places in the scan of the unreachable nodes, ascending: walk
-    /// the same snapshot again and remove the nodes at these places.
+    /// The places in the scan of the unreachable nodes: ascending, so that
+    /// a second walk over the same snapshot meets them in order; with
+    /// [`SweepOrder::ReferrersFirst`], each before what it references
+    /// (every strength; a cycle's places together, ascending), as
+    /// [`crate::Collection::garbage`] orders them.
     pub fn garbage(&self) -> impl ExactSizeIterator<Item = u32> + use<'c> {
-        ExactLen {
-            inner: self.marker.dead_ids(),
-            remaining: self.stats.nodes_swept,
+        match self.order {
+            None => Garbage::Ascending(ExactLen {
+                inner: self.marker.dead_ids(),
+                remaining: self.stats.nodes_swept,
+            }),
+            Some(order) => Garbage::Ordered(order.iter().copied()),
         }
     }
 }
+
+/// [`ScanCollection::garbage`]'s two orders behind one type.
+enum Garbage<'c> {
+    Ascending(ExactLen<DeadIds<'c>>),
+    Ordered(std::iter::Copied<std::slice::Iter<'c, u32>>),
+}
+
+impl Iterator for Garbage<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            Garbage::Ascending(dead) => dead.next(),
+            Garbage::Ordered(order) => order.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Garbage::Ascending(dead) => dead.size_hint(),
+            Garbage::Ordered(order) => order.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Garbage<'_> {}
