@@ -653,3 +653,84 @@ fn a_lease_is_held_through_its_deadline_and_not_after() {
     );
     assert_eq!(collection.why_live(1), None);
 }
+
+/// Rows of `(key, references)` with `String` keys, listed as owned nodes
+/// or as borrowed views (`Node<u8, &str, &str>`), which must hash alike.
+struct Rows {
+    rows: Vec<(String, Vec<String>)>,
+    roots: Vec<String>,
+    views: bool,
+}
+
+type Owned = Node<u8, String, String>;
+
+impl ScanContext for Rows {
+    type Kind = u8;
+    type Namespace = String;
+    type Key = String;
+    type Error = StoreError;
+
+    fn scan(&mut self, nodes: &mut ScanSink<'_, u8, String, String>) -> Result<(), StoreError> {
+        for (i, (key, refs)) in self.rows.iter().enumerate() {
+            let owned = |key: &str| Owned::new(1, "ns".into(), key.into());
+            // Mixed: views for every other row and every other reference.
+            let mut node = if self.views && i % 2 == 0 {
+                nodes.push_view(&Node::new(1u8, "ns", key.as_str()))
+            } else {
+                nodes.push(&owned(key))
+            };
+            for (j, target) in refs.iter().enumerate() {
+                if self.views && j % 2 == 1 {
+                    node.add_view(&Node::new(1u8, "ns", target.as_str()), Strength::Strong);
+                } else {
+                    node.strong(&owned(target));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn roots(&mut self, roots: &mut ScanRoots<'_, u8, String, String>) -> Result<(), StoreError> {
+        for key in &self.roots {
+            if self.views {
+                roots.add_view(&Node::new(1u8, "ns", key.as_str()), Strength::Strong);
+            } else {
+                roots.strong(&Node::new(1, "ns".into(), key.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn views_hash_as_the_nodes_they_stand_for() {
+    let row = |key: &str, refs: &[&str]| {
+        (
+            key.to_string(),
+            refs.iter().map(|r| r.to_string()).collect(),
+        )
+    };
+    let rows = vec![
+        row("a", &["b", "c"]),
+        row("b", &["d", "e"]),
+        row("c", &[]),
+        row("d", &["f"]),
+        row("e", &[]),
+        row("f", &[]),
+        row("g", &["a", "h"]),
+        row("h", &[]),
+    ];
+    let mut collector = ScanCollector::new();
+    let mut garbage = Vec::new();
+    for views in [false, true] {
+        let mut store = Rows {
+            rows: rows.clone(),
+            roots: vec!["a".into()],
+            views,
+        };
+        let collection = collector.collect(&mut store).unwrap();
+        assert_eq!(collection.stats().nodes_marked, 6, "views: {views}");
+        garbage.push(collection.garbage().collect::<Vec<_>>());
+    }
+    assert_eq!(garbage, [[6, 7], [6, 7]]);
+}

@@ -35,7 +35,7 @@
 //! it. It makes no I/O and reads the clock once per collection, when
 //! [`Options::now`] is unset.
 
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::time::{Instant, SystemTime};
 
 use hashbrown::HashTable;
@@ -48,7 +48,8 @@ use crate::mark::{DeadIds, MAX_IDS, Marker, Marks, Reach};
 use crate::order::referrers_first;
 use crate::policy::{grace_end, note_deadline, within_grace};
 use crate::{
-    Error, Flow, Node, Options, Phase, Progress, RootCounts, RootKind, Stats, Strength, SweepOrder,
+    Error, Flow, Node, NodeView, Options, Phase, Progress, RootCounts, RootKind, Stats, Strength,
+    SweepOrder,
 };
 
 /// A store that lists every node with its references in one pass.
@@ -105,12 +106,21 @@ pub trait ScanContext {
 /// the hasher (the trait's signatures name only the node types).
 trait NodeHasher<T, N, K> {
     fn hash_node(&self, node: &Node<T, N, K>) -> u64;
+    /// The hash of the node `view` stands for, as `hash_node` gives it.
+    fn hash_view(&self, view: &dyn NodeView<T, N, K>) -> u64;
 }
 
 impl<T: Hash, N: Hash, K: Hash, S: BuildHasher> NodeHasher<T, N, K> for S {
     #[inline]
     fn hash_node(&self, node: &Node<T, N, K>) -> u64 {
         self.hash_one(node)
+    }
+
+    #[inline]
+    fn hash_view(&self, view: &dyn NodeView<T, N, K>) -> u64 {
+        let mut hasher = self.build_hasher();
+        view.hash_as_node(&mut hasher);
+        hasher.finish()
     }
 }
 
@@ -207,26 +217,14 @@ impl<'a, T, N, K> ScanSink<'a, T, N, K> {
     /// returns.
     pub fn push(&mut self, node: &Node<T, N, K>) -> ScanRefs<'_, 'a, T, N, K> {
         let hash = self.hasher.hash_node(node);
-        let s = &mut *self.scanned;
-        let place = s.len();
-        if place >= MAX_IDS {
-            // Refused whole once the scan returns; its references are
-            // dropped meanwhile.
-            s.too_many = true;
-        } else {
-            let place = place as u32;
-            s.starts.push(s.target_hashes.len());
-            match s.find(hash) {
-                None => {
-                    s.places.insert_unique(hash, (hash, place), |&(h, _)| h);
-                }
-                Some(first) => {
-                    s.groups.push((first, place));
-                    s.groups.push((place, first));
-                }
-            }
-        }
-        ScanRefs { sink: self }
+        self.push_hashed(hash, None)
+    }
+
+    /// As [`push`](Self::push), for the node `view` stands for, which is
+    /// hashed as that node and never built (see [`NodeView`]).
+    pub fn push_view(&mut self, view: &impl NodeView<T, N, K>) -> ScanRefs<'_, 'a, T, N, K> {
+        let hash = self.hasher.hash_view(view);
+        self.push_hashed(hash, None)
     }
 
     /// As [`push`](Self::push), for a node last used (or created) at
@@ -238,14 +236,51 @@ impl<'a, T, N, K> ScanSink<'a, T, N, K> {
         node: &Node<T, N, K>,
         last_used: SystemTime,
     ) -> ScanRefs<'_, 'a, T, N, K> {
-        let (now, grace) = (self.now, self.grace_period);
-        let refs = self.push(node);
-        let s = &mut *refs.sink.scanned;
-        if !s.too_many && within_grace(last_used, now, grace) {
-            s.young.push((s.len() - 1) as u32);
-            note_deadline(&mut s.next_deadline, grace_end(last_used, grace));
+        let hash = self.hasher.hash_node(node);
+        self.push_hashed(hash, Some(last_used))
+    }
+
+    /// As [`push_used`](Self::push_used), for the node `view` stands for.
+    pub fn push_used_view(
+        &mut self,
+        view: &impl NodeView<T, N, K>,
+        last_used: SystemTime,
+    ) -> ScanRefs<'_, 'a, T, N, K> {
+        let hash = self.hasher.hash_view(view);
+        self.push_hashed(hash, Some(last_used))
+    }
+
+    fn push_hashed(
+        &mut self,
+        hash: u64,
+        last_used: Option<SystemTime>,
+    ) -> ScanRefs<'_, 'a, T, N, K> {
+        let s = &mut *self.scanned;
+        let place = s.len();
+        if place >= MAX_IDS {
+            // Refused whole once the scan returns; its references are
+            // dropped meanwhile.
+            s.too_many = true;
+            return ScanRefs { sink: self };
         }
-        refs
+        let place = place as u32;
+        s.starts.push(s.target_hashes.len());
+        match s.find(hash) {
+            None => {
+                s.places.insert_unique(hash, (hash, place), |&(h, _)| h);
+            }
+            Some(first) => {
+                s.groups.push((first, place));
+                s.groups.push((place, first));
+            }
+        }
+        if let Some(at) = last_used {
+            if within_grace(at, self.now, self.grace_period) {
+                s.young.push(place);
+                note_deadline(&mut s.next_deadline, grace_end(at, self.grace_period));
+            }
+        }
+        ScanRefs { sink: self }
     }
 }
 
@@ -258,12 +293,19 @@ impl<T, N, K> ScanRefs<'_, '_, T, N, K> {
     /// A reference of the given strength.
     #[inline]
     pub fn add(&mut self, target: &Node<T, N, K>, strength: Strength) -> &mut Self {
-        self.link(target, Some(strength))
+        let hash = self.sink.hasher.hash_node(target);
+        self.link(hash, Some(strength))
+    }
+
+    /// As [`add`](Self::add), for the node `view` stands for, never built.
+    #[inline]
+    pub fn add_view(&mut self, view: &impl NodeView<T, N, K>, strength: Strength) -> &mut Self {
+        let hash = self.sink.hasher.hash_view(view);
+        self.link(hash, Some(strength))
     }
 
     #[inline]
-    fn link(&mut self, target: &Node<T, N, K>, strength: Option<Strength>) -> &mut Self {
-        let hash = self.sink.hasher.hash_node(target);
+    fn link(&mut self, hash: u64, strength: Option<Strength>) -> &mut Self {
         let s = &mut *self.sink.scanned;
         if !s.too_many {
             s.target_hashes.push(hash);
@@ -286,14 +328,29 @@ impl<T, N, K> ScanRefs<'_, '_, T, N, K> {
         strength: Strength,
         expires: SystemTime,
     ) -> &mut Self {
-        let s = &mut *self.sink.scanned;
+        let hash = self.sink.hasher.hash_node(target);
+        self.link_until(hash, strength, expires)
+    }
+
+    /// As [`expiring`](Self::expiring), for the node `view` stands for.
+    pub fn expiring_view(
+        &mut self,
+        view: &impl NodeView<T, N, K>,
+        strength: Strength,
+        expires: SystemTime,
+    ) -> &mut Self {
+        let hash = self.sink.hasher.hash_view(view);
+        self.link_until(hash, strength, expires)
+    }
+
+    fn link_until(&mut self, hash: u64, strength: Strength, expires: SystemTime) -> &mut Self {
         if self.sink.now > expires {
-            return self.link(target, None);
+            return self.link(hash, None);
         }
         if strength != Strength::Weak {
-            note_deadline(&mut s.next_deadline, Some(expires));
+            note_deadline(&mut self.sink.scanned.next_deadline, Some(expires));
         }
-        self.add(target, strength)
+        self.link(hash, Some(strength))
     }
 
     /// A strong reference.
@@ -367,7 +424,14 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
     /// ones keep nothing.
     #[inline]
     pub fn add(&mut self, node: &Node<T, N, K>, strength: Strength) {
-        self.hold(node, strength, RootKind::Explicit);
+        let hash = self.hasher.hash_node(node);
+        self.hold(hash, strength, RootKind::Explicit);
+    }
+
+    /// As [`add`](Self::add), for the node `view` stands for, never built.
+    pub fn add_view(&mut self, view: &impl NodeView<T, N, K>, strength: Strength) {
+        let hash = self.hasher.hash_view(view);
+        self.hold(hash, strength, RootKind::Explicit);
     }
 
     /// A strong root.
@@ -392,6 +456,22 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
     /// [`RootCounts::leases_expired`]; a held one's deadline is
     /// [`Stats::next_deadline`] if none comes sooner.
     pub fn expiring(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
+        let hash = self.hasher.hash_node(node);
+        self.hold_until(hash, strength, expires);
+    }
+
+    /// As [`expiring`](Self::expiring), for the node `view` stands for.
+    pub fn expiring_view(
+        &mut self,
+        view: &impl NodeView<T, N, K>,
+        strength: Strength,
+        expires: SystemTime,
+    ) {
+        let hash = self.hasher.hash_view(view);
+        self.hold_until(hash, strength, expires);
+    }
+
+    fn hold_until(&mut self, hash: u64, strength: Strength, expires: SystemTime) {
         if self.now > expires {
             self.counts.leases_expired += 1;
             return;
@@ -399,11 +479,11 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
         if strength != Strength::Weak {
             note_deadline(&mut self.next_deadline, Some(expires));
         }
-        self.hold(node, strength, RootKind::Lease);
+        self.hold(hash, strength, RootKind::Lease);
     }
 
     #[inline]
-    fn hold(&mut self, node: &Node<T, N, K>, strength: Strength, kind: RootKind) {
+    fn hold(&mut self, hash: u64, strength: Strength, kind: RootKind) {
         let Some(reach) = Reach::Strong.through(strength) else {
             self.weak += 1;
             return;
@@ -413,7 +493,7 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
             RootKind::Lease => self.counts.leases += 1,
             _ => self.counts.explicit += 1,
         }
-        if let Some(place) = self.scanned.find(self.hasher.hash_node(node)) {
+        if let Some(place) = self.scanned.find(hash) {
             self.marker.reach(place, reach);
             self.held.push(Held { place, kind, reach });
         }
