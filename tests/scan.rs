@@ -673,14 +673,15 @@ impl ScanContext for Rows {
     fn scan(&mut self, nodes: &mut ScanSink<'_, u8, String, String>) -> Result<(), StoreError> {
         for (i, (key, refs)) in self.rows.iter().enumerate() {
             let owned = |key: &str| Owned::new(1, "ns".into(), key.into());
-            // Mixed: views for every other row and every other reference.
+            // Mixed: views for every other row, and for every other
+            // reference, so that views meet owned nodes both ways.
             let mut node = if self.views && i % 2 == 0 {
                 nodes.push_view(&Node::new(1u8, "ns", key.as_str()))
             } else {
                 nodes.push(&owned(key))
             };
             for (j, target) in refs.iter().enumerate() {
-                if self.views && j % 2 == 1 {
+                if self.views && j % 2 == 0 {
                     node.add_view(&Node::new(1u8, "ns", target.as_str()), Strength::Strong);
                 } else {
                     node.strong(&owned(target));
