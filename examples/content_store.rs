@@ -44,7 +44,8 @@ use redb::{
 };
 use resource_gc::{
     ApplyOptions, CollectionContext, Collector, Flow, Node, NodeSinkOf, Options, Progress, Reason,
-    ReferenceSinkOf, Remover, RootKind, Step, Strength, SweepOrder, SweptBecause,
+    ReferenceSinkOf, Remover, RootKind, ScanCollector, ScanContext, ScanRoots, ScanSink, Step,
+    Strength, SweepOrder, SweptBecause,
 };
 use sha2::{Digest, Sha256};
 
@@ -527,6 +528,52 @@ impl CollectionContext for View {
             bar.set_position(progress.nodes_expanded as u64);
         }
         Flow::Continue
+    }
+}
+
+/// The scan path over the same read transaction: each row listed with the
+/// references its labels name, as views into redb's pages, so no key is
+/// copied; garbage comes back as places in this walk.
+impl ScanContext for View {
+    type Kind = Kind;
+    type Namespace = String;
+    type Key = String;
+    type Error = redb::Error;
+
+    fn scan(&mut self, nodes: &mut ScanSink<'_, Kind, String, String>) -> Result<(), redb::Error> {
+        self.each_row(|kind, ns, name, record| {
+            let mut node = nodes.push_view(&Node::new(kind, ns, name));
+            for (target_kind, target, strength) in references_of(kind, record) {
+                node.add_view(&Node::new(target_kind, ns, &*target), strength);
+            }
+        })
+    }
+
+    fn roots(&mut self, roots: &mut ScanRoots<'_, Kind, String, String>) -> Result<(), redb::Error> {
+        self.each_row(|kind, ns, name, record| {
+            let node = Node::new(kind, ns, name);
+            match root_of(kind, record) {
+                Root::No => {}
+                Root::Strong => roots.add_view(&node, Strength::Strong),
+                Root::Until(at) => roots.expiring_view(&node, Strength::Strong, at),
+            }
+        })
+    }
+}
+
+impl View {
+    /// The rows at `places` (ascending) of a walk in `each_row`'s order.
+    fn rows_at(&self, places: impl Iterator<Item = u32>) -> Result<BTreeSet<Res>, redb::Error> {
+        let mut places = places.peekable();
+        let mut place = 0u32;
+        let mut rows = BTreeSet::new();
+        self.each_row(|kind, ns, name, _| {
+            if places.next_if_eq(&place).is_some() {
+                rows.insert(Node::new(kind, ns.to_string(), name.to_string()));
+            }
+            place += 1;
+        })?;
+        Ok(rows)
     }
 }
 
@@ -1240,6 +1287,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lease_expired = matches!(why_swept.as_slice(), [SweptBecause::LeaseExpired { .. }]);
     drop((reused_path, base_path, why_swept));
 
+    // The same question to the scan path, over the live store as the lock
+    // holds it: one walk of the rows with their labels, no key kept. And,
+    // for the time, a fresh `Collector` in one part over the same view.
+    let scan_view = store.view()?;
+    let scan_started = Instant::now();
+    let mut scanner = ScanCollector::new();
+    let scanned = scanner.collect(&mut store.view()?)?;
+    let scan_time = scan_started.elapsed();
+    let scan_garbage = scan_view.rows_at(scanned.garbage())?;
+    let node_started = Instant::now();
+    let one_part = Collector::new().collect(&mut store.view()?)?.garbage().len();
+    let node_time = node_started.elapsed();
+    let same_as_plan = scan_garbage.len() == plan.len()
+        && plan.nodes().iter().all(|node| scan_garbage.contains(node));
+    println!("\n== the scan path, same store");
+    println!(
+        "  {} nodes to sweep, {} the plan's; scan {:.1?}, one-part Collector {:.1?} ({one_part} nodes)",
+        scan_garbage.len(),
+        if same_as_plan { "exactly" } else { "NOT" },
+        scan_time,
+        node_time,
+    );
+    let scan_agrees = same_as_plan && one_part == plan.len();
+    drop((scanned, scan_view));
+
     // Apply, at the generation the plan was made at.
     let mut remover = Remove {
         store: &store,
@@ -1320,6 +1392,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{APP_V3}'s snapshots are there"),
         ),
         (again_stats.nodes_swept == 0, "the second collection finds nothing".to_string()),
+        (
+            scan_agrees,
+            "the scan path and a one-part Collector sweep the plan's nodes".to_string(),
+        ),
         (again_stats.dead_edges == 1, "one dead reference, tolerated".to_string()),
     ];
     if args.images > 0 {
