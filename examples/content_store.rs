@@ -464,6 +464,22 @@ impl View {
         Ok(self.table(node.kind).get(key.as_str())?.is_some())
     }
 
+    /// The rows that are roots, held strongly: for ever (`None`), or until
+    /// a lease's deadline.
+    fn each_root(
+        &self,
+        mut f: impl FnMut(&Node<Kind, &str, &str>, Option<SystemTime>),
+    ) -> Result<(), redb::Error> {
+        self.each_row(|kind, ns, name, record| {
+            let node = Node::new(kind, ns, name);
+            match root_of(kind, record) {
+                Root::No => {}
+                Root::Strong => f(&node, None),
+                Root::Until(at) => f(&node, Some(at)),
+            }
+        })
+    }
+
     /// Rows of every kind, as `(kind, namespace, name, record)`.
     fn each_row(&self, mut f: impl FnMut(Kind, &str, &str, &str)) -> Result<(), redb::Error> {
         for kind in KINDS {
@@ -491,13 +507,9 @@ impl CollectionContext for View {
     }
 
     fn roots(&mut self, roots: &mut ReferenceSinkOf<'_, Self>) -> Result<(), redb::Error> {
-        self.each_row(|kind, ns, name, record| {
-            let node = Node::new(kind, ns, name);
-            match root_of(kind, record) {
-                Root::No => {}
-                Root::Strong => roots.add_view(&node, Strength::Strong),
-                Root::Until(at) => roots.expiring_view(&node, Strength::Strong, at),
-            }
+        self.each_root(|node, until| match until {
+            None => roots.add_view(node, Strength::Strong),
+            Some(at) => roots.expiring_view(node, Strength::Strong, at),
         })
     }
 
@@ -549,14 +561,13 @@ impl ScanContext for View {
         })
     }
 
-    fn roots(&mut self, roots: &mut ScanRoots<'_, Kind, String, String>) -> Result<(), redb::Error> {
-        self.each_row(|kind, ns, name, record| {
-            let node = Node::new(kind, ns, name);
-            match root_of(kind, record) {
-                Root::No => {}
-                Root::Strong => roots.add_view(&node, Strength::Strong),
-                Root::Until(at) => roots.expiring_view(&node, Strength::Strong, at),
-            }
+    fn roots(
+        &mut self,
+        roots: &mut ScanRoots<'_, Kind, String, String>,
+    ) -> Result<(), redb::Error> {
+        self.each_root(|node, until| match until {
+            None => roots.add_view(node, Strength::Strong),
+            Some(at) => roots.expiring_view(node, Strength::Strong, at),
         })
     }
 }
@@ -1297,7 +1308,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scan_time = scan_started.elapsed();
     let scan_garbage = scan_view.rows_at(scanned.garbage())?;
     let node_started = Instant::now();
-    let one_part = Collector::new().collect(&mut store.view()?)?.garbage().len();
+    let one_part = Collector::new()
+        .collect(&mut store.view()?)?
+        .garbage()
+        .len();
     let node_time = node_started.elapsed();
     let same_as_plan = scan_garbage.len() == plan.len()
         && plan.nodes().iter().all(|node| scan_garbage.contains(node));

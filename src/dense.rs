@@ -195,14 +195,10 @@ impl DenseCollector {
             collector: self,
             stats,
         };
-        let limit = options.sweep_limit;
-        if limit.exceeded(collection.stats.nodes_swept, collection.stats.nodes_listed) {
-            return Err(Error::SweepLimitExceeded {
-                would_sweep: collection.garbage().collect(),
-                listed: collection.stats.nodes_listed,
-                limit,
-            });
-        }
+        let (swept, listed) = (collection.stats.nodes_swept, collection.stats.nodes_listed);
+        options
+            .sweep_limit
+            .check(swept, listed, || collection.garbage().collect())?;
         Ok(collection)
     }
 }

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::Strength;
+use crate::{Error, Strength};
 
 /// Whether a node last used (or created) at `last_used` is within a grace
 /// period of `grace` at `now`: at most `grace` old, exactly `grace`
@@ -165,6 +165,25 @@ impl SweepLimit {
             || self
                 .max_share
                 .is_some_and(|share| count as f64 > share * listed as f64)
+    }
+
+    /// [`Error::SweepLimitExceeded`] with what `would_sweep` gives, if
+    /// sweeping `swept` of `listed` nodes goes past the limit. Every path
+    /// checks it the same way, before handing anything out.
+    pub(crate) fn check<E, R>(
+        self,
+        swept: usize,
+        listed: usize,
+        would_sweep: impl FnOnce() -> Vec<R>,
+    ) -> Result<(), Error<E, R>> {
+        if self.exceeded(swept, listed) {
+            return Err(Error::SweepLimitExceeded {
+                would_sweep: would_sweep(),
+                listed,
+                limit: self,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -403,17 +403,13 @@ where
         stats: &Stats,
         options: &Options,
     ) -> Result<(), CollectErrorOf<E, T, N, K>> {
-        let limit = options.sweep_limit;
-        if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
-            let garbage = garbage_ids(&self.listed, &self.marker);
-            let garbage = garbage.map(|id| self.nodes.get(id).clone());
-            return Err(Error::SweepLimitExceeded {
-                would_sweep: garbage.collect(),
-                listed: stats.nodes_listed,
-                limit,
-            });
-        }
-        Ok(())
+        options
+            .sweep_limit
+            .check(stats.nodes_swept, stats.nodes_listed, || {
+                garbage_ids(&self.listed, &self.marker)
+                    .map(|id| self.nodes.get(id).clone())
+                    .collect()
+            })
     }
 
     /// The outcome: the stats, with every root's reason counted, and the

@@ -70,17 +70,14 @@ where
             }
         }
         stats.nodes_swept = swept.len();
-        let limit = options.sweep_limit;
-        if limit.exceeded(stats.nodes_swept, stats.nodes_listed) {
-            return Err(Error::SweepLimitExceeded {
-                would_sweep: swept
+        options
+            .sweep_limit
+            .check(stats.nodes_swept, stats.nodes_listed, || {
+                swept
                     .iter()
                     .map(|&id| self.nodes[id as usize].clone())
-                    .collect(),
-                listed: stats.nodes_listed,
-                limit,
-            });
-        }
+                    .collect()
+            })?;
         let references = (options.sweep_order == SweepOrder::ReferrersFirst)
             .then(|| self.order_referrers_first(&mut swept));
         stats.sweep_time = sweep_start.elapsed();
