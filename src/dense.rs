@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
+use crate::collector::{Checkpoint, count_expansion};
 use crate::mark::{Marker, Marks, Reach};
 use crate::{Error, Flow, Options, Phase, Progress, Stats, Strength};
 
@@ -177,11 +177,7 @@ impl DenseCollector {
             ctx.references(id, &mut sink)
                 .map_err(|source| Error::References { node: id, source })?;
             sink.check_range()?;
-            match reach {
-                Reach::Strong => stats.nodes_expanded += 1,
-                Reach::Flat => stats.nodes_expanded_flat += 1,
-            }
-            if (stats.nodes_expanded + stats.nodes_expanded_flat) % CHECKPOINT_EVERY == 0 {
+            if count_expansion(&mut stats, reach) {
                 checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
             }
         }

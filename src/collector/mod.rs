@@ -75,6 +75,17 @@ use sweep::*;
 /// How many nodes are expanded between two checkpoints.
 pub(crate) const CHECKPOINT_EVERY: usize = 4096;
 
+/// Counts one expansion of a node reached `reach`, and says whether a
+/// checkpoint is due: the dense and scan paths' marks share this.
+#[inline]
+pub(crate) fn count_expansion(stats: &mut Stats, reach: Reach) -> bool {
+    match reach {
+        Reach::Strong => stats.nodes_expanded += 1,
+        Reach::Flat => stats.nodes_expanded_flat += 1,
+    }
+    (stats.nodes_expanded + stats.nodes_expanded_flat) % CHECKPOINT_EVERY == 0
+}
+
 /// A reusable mark-and-sweep collector over [`Node`]s.
 ///
 /// It keeps its allocations between collections (table capacity, buffers),

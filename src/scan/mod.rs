@@ -42,7 +42,7 @@ use hashbrown::HashTable;
 
 mod explain;
 
-use crate::collector::{CHECKPOINT_EVERY, Checkpoint};
+use crate::collector::{Checkpoint, count_expansion};
 use crate::dense::ExactLen;
 use crate::mark::{DeadIds, MAX_IDS, Marker, Marks, Reach};
 use crate::order::referrers_first;
@@ -727,11 +727,7 @@ impl<S: BuildHasher> ScanCollector<S> {
                     self.marker.reach(mate, reach);
                 }
             }
-            match reach {
-                Reach::Strong => stats.nodes_expanded += 1,
-                Reach::Flat => stats.nodes_expanded_flat += 1,
-            }
-            if (stats.nodes_expanded + stats.nodes_expanded_flat) % CHECKPOINT_EVERY == 0 {
+            if count_expansion(&mut stats, reach) {
                 checkpoint.check(ctx, Phase::Marking, &stats, C::checkpoint)?;
             }
         }
