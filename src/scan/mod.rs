@@ -124,15 +124,37 @@ impl<T: Hash, N: Hash, K: Hash, S: BuildHasher> NodeHasher<T, N, K> for S {
     }
 }
 
+/// A table entry: a place and its hash, in 12 bytes where `(u64, u32)`
+/// takes 16 (the hash split so that the entry aligns to 4).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    hash: [u32; 2],
+    place: u32,
+}
+
+impl Slot {
+    fn new(hash: u64, place: u32) -> Self {
+        Slot {
+            hash: [hash as u32, (hash >> 32) as u32],
+            place,
+        }
+    }
+
+    #[inline]
+    fn hash(&self) -> u64 {
+        u64::from(self.hash[0]) | (u64::from(self.hash[1]) << 32)
+    }
+}
+
 /// A reference's target that the scan did not list.
 const UNLISTED: u32 = u32::MAX;
 
 /// The collector's state, without the hasher: the part the sinks write.
 #[derive(Debug, Default)]
 struct Scanned {
-    /// Listed nodes by hash, as `(hash, place)`: the first place listed
+    /// Listed nodes by hash, as a place and its hash: the first place listed
     /// with that hash.
-    places: HashTable<(u64, u32)>,
+    places: HashTable<Slot>,
     /// Where each place's references start in `targets`; one more entry
     /// than places, once the scan is over.
     starts: Vec<usize>,
@@ -183,8 +205,8 @@ impl Scanned {
     #[inline]
     fn find(&self, hash: u64) -> Option<u32> {
         self.places
-            .find(hash, |&(h, _)| h == hash)
-            .map(|&(_, place)| place)
+            .find(hash, |slot| slot.hash() == hash)
+            .map(|slot| slot.place)
     }
 }
 
@@ -207,7 +229,7 @@ impl<'a, T, N, K> ScanSink<'a, T, N, K> {
     pub fn reserve(&mut self, nodes: usize, references: usize) {
         let s = &mut *self.scanned;
         let nodes = nodes.min(MAX_IDS);
-        let _ = s.places.try_reserve(nodes, |&(h, _)| h);
+        let _ = s.places.try_reserve(nodes, Slot::hash);
         let _ = s.starts.try_reserve(nodes.saturating_add(1));
         let _ = s.target_hashes.try_reserve(references);
         let _ = s.strengths.try_reserve(references);
@@ -267,7 +289,8 @@ impl<'a, T, N, K> ScanSink<'a, T, N, K> {
         s.starts.push(s.target_hashes.len());
         match s.find(hash) {
             None => {
-                s.places.insert_unique(hash, (hash, place), |&(h, _)| h);
+                s.places
+                    .insert_unique(hash, Slot::new(hash, place), Slot::hash);
             }
             Some(first) => {
                 s.groups.push((first, place));
