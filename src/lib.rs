@@ -546,7 +546,9 @@ pub use resident::{
     Changes, Drift, Graph, NotThisGraph, Pause, Prepared, ResidentCollection, ResidentMarking,
     SharedGraph, Staged,
 };
-pub use scan::{ScanCollection, ScanCollector, ScanContext, ScanRefs, ScanRoots, ScanSink};
+pub use scan::{
+    ScanCollection, ScanCollector, ScanContext, ScanMarking, ScanRefs, ScanRoots, ScanSink,
+};
 pub use schedule::{Decision, Scheduler, SchedulerConfig, SchedulerConfigError};
 
 /// The README's examples, compiled and run as doctests.

@@ -122,7 +122,7 @@ impl ScanContext for Scanned {
 /// The keys at the garbage's places, with each place's key checked to be
 /// swept at all its places or none (a node listed twice is one node).
 fn swept_keys<S: BuildHasher>(
-    collector: &mut ScanCollector<S>,
+    collector: &mut ScanCollector<u8, &'static str, u32, S>,
     store: &mut Scanned,
     options: &Options,
 ) -> BTreeSet<u32> {

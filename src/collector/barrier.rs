@@ -37,7 +37,7 @@ use super::*;
 
 /// What a [`Barrier`], its collector and its [`Watch`]es share.
 #[derive(Debug)]
-pub(super) struct Reports<R> {
+pub(crate) struct Reports<R> {
     /// How many listen: a collection in two parts under way (at most one)
     /// and each live [`Watch`]. Zero, and a report is one atomic load.
     listeners: AtomicUsize,
@@ -86,7 +86,7 @@ impl<R> Reports<R> {
 
     /// Keeps reports for a collection from now on, forgetting any earlier
     /// ones.
-    fn activate(&self) {
+    pub(crate) fn activate(&self) {
         let mut state = self.lock();
         state.reported.clear();
         if !state.collecting {
@@ -95,7 +95,7 @@ impl<R> Reports<R> {
         }
     }
 
-    fn deactivate(&self) {
+    pub(crate) fn deactivate(&self) {
         let mut state = self.lock();
         state.reported.clear();
         if state.collecting {
@@ -105,7 +105,7 @@ impl<R> Reports<R> {
     }
 
     /// Swaps the collection's reports with `into` (an empty buffer).
-    pub(super) fn take(&self, into: &mut Vec<R>) {
+    pub(crate) fn take(&self, into: &mut Vec<R>) {
         std::mem::swap(&mut self.lock().reported, into);
     }
 
@@ -189,7 +189,7 @@ impl<R> Reports<R> {
 /// whole life: hand clones to the writers once.
 #[derive(Debug)]
 pub struct Barrier<T, N, K> {
-    reports: Arc<Reports<Node<T, N, K>>>,
+    pub(crate) reports: Arc<Reports<Node<T, N, K>>>,
 }
 
 impl<T, N, K> Clone for Barrier<T, N, K> {
@@ -344,7 +344,7 @@ pub struct Marking<'c, T, N, K, S = RandomState> {
 
 /// Stops a barrier's reports when dropped.
 #[derive(Debug)]
-struct Reporting<R>(Arc<Reports<R>>);
+pub(crate) struct Reporting<R>(pub(crate) Arc<Reports<R>>);
 
 impl<R> Drop for Reporting<R> {
     fn drop(&mut self) {

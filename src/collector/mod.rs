@@ -62,11 +62,11 @@ mod stats;
 mod sweep;
 
 pub use barrier::{Barrier, Marking, Stepped, Watch};
+pub(crate) use barrier::{Reporting, Reports};
 pub use collection::Collection;
 pub use options::{Cancel, Options, SweepOrder};
 pub use stats::Stats;
 
-use barrier::Reports;
 use listing::*;
 use marking::*;
 use parallel::mark_threads;
