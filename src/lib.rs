@@ -482,8 +482,9 @@
 //! garbage but never sweeps a live node. Garbage comes back as places in
 //! the scan, for a second walk over the same snapshot. Pins are refused on
 //! this path; strengths, grace periods, leases, the sweep limit, removal
-//! order and [`ScanCollection::why_live`] hold as elsewhere.
-//! [`ScanCollector`] has an example.
+//! order and [`ScanCollection::why_live`] hold as elsewhere, and
+//! [`ScanCollector::start`] collects alongside writers as
+//! [`Collector::start`] does. [`ScanCollector`] has an example.
 //!
 //! # Keeping the graph resident
 //!

@@ -34,7 +34,7 @@ impl<'c> ScanCollection<'c> {
 
     /// The places in the scan of the unreachable nodes: ascending, so that
     /// a second walk over the same snapshot meets them in order; with
-    /// [`SweepOrder::ReferrersFirst`], each before what it references
+    /// [`SweepOrder::ReferrersFirst`](crate::SweepOrder::ReferrersFirst), each before what it references
     /// (every strength; a cycle's places together, ascending), as
     /// [`crate::Collection::garbage`] orders them.
     pub fn garbage(&self) -> impl ExactSizeIterator<Item = u32> + use<'c> {

@@ -341,8 +341,8 @@ impl<T, N, K> ScanRefs<'_, '_, T, N, K> {
     /// A reference held until `expires`, as
     /// [`crate::ReferenceSink::expiring`]: held through the deadline
     /// instant, keeping nothing once `now` is past it (it still orders
-    /// removal, [`SweepOrder::ReferrersFirst`]). The scan decides at
-    /// listing, for every node listed, so [`Stats::next_deadline`] may
+    /// removal, [`SweepOrder::ReferrersFirst`](crate::SweepOrder::ReferrersFirst)). The scan decides at
+    /// listing, for every node listed, so [`Stats::next_deadline`](crate::Stats::next_deadline) may
     /// name the deadline of a reference whose node was not reached (an
     /// earlier wake-up, never a later one), and [`RootCounts`] does not
     /// count references.
@@ -478,7 +478,7 @@ impl<T, N, K> ScanRoots<'_, T, N, K> {
     /// instant itself, expired only once `now` is past it. An expired one
     /// keeps nothing and is counted in
     /// [`RootCounts::leases_expired`]; a held one's deadline is
-    /// [`Stats::next_deadline`] if none comes sooner.
+    /// [`Stats::next_deadline`](crate::Stats::next_deadline) if none comes sooner.
     pub fn expiring(&mut self, node: &Node<T, N, K>, strength: Strength, expires: SystemTime) {
         let hash = self.hasher.hash_node(node);
         self.hold_until(hash, strength, expires);
