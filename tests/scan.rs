@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::{Duration, SystemTime};
 
 use common::oracle::oracle;
-use common::{StoreError, any_strength, proptest_config};
+use common::{FourHashes, StoreError, any_strength, proptest_config};
 use proptest::prelude::*;
 use resource_gc::{
     Error, Flow, Node, Options, Phase, Progress, Reason, RootKind, ScanCollector, ScanContext,
@@ -152,28 +152,6 @@ fn swept_keys<S: BuildHasher>(
         })
         .map(|(key, _)| key)
         .collect()
-}
-
-/// A hasher whose every hash is one of four: nearly every node collides.
-#[derive(Clone, Default)]
-struct FourHashes;
-
-struct Truncated(std::hash::DefaultHasher);
-
-impl Hasher for Truncated {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-    fn finish(&self) -> u64 {
-        self.0.finish() & 3
-    }
-}
-
-impl BuildHasher for FourHashes {
-    type Hasher = Truncated;
-    fn build_hasher(&self) -> Truncated {
-        Truncated(std::hash::DefaultHasher::new())
-    }
 }
 
 /// A listing of keys `0..12` (some twice, some never: those are dead

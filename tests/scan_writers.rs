@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 
 use common::oracle::oracle;
-use common::{any_strength, proptest_config};
+use common::{FourHashes, any_strength, proptest_config};
 use proptest::prelude::*;
 use resource_gc::{
     Barrier, Error, Node, Options, RootKind, ScanCollector, ScanContext, ScanRoots, ScanSink,
@@ -164,6 +164,49 @@ fn any_store() -> impl Strategy<Value = Store> {
         .prop_map(|(rows, roots)| Store { rows, roots })
 }
 
+/// A collection in two parts over `store` with `during_mark` written
+/// during the long part and `before_finish` after it: nothing live at the
+/// finish is swept, and the ordered garbage is the same set.
+fn two_parts<S: std::hash::BuildHasher>(
+    mut collector: ScanCollector<u8, &'static str, u32, S>,
+    store: Store,
+    during_mark: &[Write],
+    before_finish: &[Write],
+) -> Result<(), TestCaseError> {
+    let mut live = store;
+    let barrier = collector.barrier();
+    // Under the writers' lock: start, and open the snapshot.
+    let options = Options::default().sweep_order(resource_gc::SweepOrder::ReferrersFirst);
+    let mut marking = collector.start(&options);
+    let mut snapshot = live.clone();
+    prop_assert!(barrier.is_collecting());
+    // The long part, with writers writing before and after it reads.
+    for write in during_mark {
+        apply(&mut live, &barrier, write);
+    }
+    marking.mark(&mut snapshot).unwrap();
+    for write in before_finish {
+        apply(&mut live, &barrier, write);
+    }
+    // Under the lock again.
+    let collection = marking.finish(&mut live.clone()).unwrap();
+    let alive = live.live();
+    let garbage: Vec<u32> = collection.garbage().collect();
+    prop_assert_eq!(garbage.len(), collection.stats().nodes_swept);
+    for &place in &garbage {
+        prop_assert!(!collection.is_live(place));
+        let key = snapshot.key_at(place);
+        prop_assert!(
+            !alive.contains(&key),
+            "swept {} which is live: {:?}",
+            key,
+            live
+        );
+    }
+    prop_assert!(!barrier.is_collecting());
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(proptest_config())]
 
@@ -173,29 +216,16 @@ proptest! {
         during_mark in prop::collection::vec(any_write(), 0..8),
         before_finish in prop::collection::vec(any_write(), 0..8),
     ) {
-        let mut live = store;
-        let mut collector = ScanCollector::new();
-        let barrier = collector.barrier();
-        // Under the writers' lock: start, and open the snapshot.
-        let mut marking = collector.start(&Options::default());
-        let mut snapshot = live.clone();
-        prop_assert!(barrier.is_collecting());
-        // The long part, with writers writing before and after it reads.
-        for write in &during_mark {
-            apply(&mut live, &barrier, write);
-        }
-        marking.mark(&mut snapshot).unwrap();
-        for write in &before_finish {
-            apply(&mut live, &barrier, write);
-        }
-        // Under the lock again.
-        let collection = marking.finish(&mut live.clone()).unwrap();
-        let alive = live.live();
-        for place in collection.garbage() {
-            let key = snapshot.key_at(place);
-            prop_assert!(!alive.contains(&key), "swept {} which is live: {:?}", key, live);
-        }
-        prop_assert!(!barrier.is_collecting());
+        two_parts(ScanCollector::new(), store, &during_mark, &before_finish)?;
+    }
+
+    #[test]
+    fn nor_when_nearly_every_hash_collides(
+        store in any_store(),
+        during_mark in prop::collection::vec(any_write(), 0..8),
+        before_finish in prop::collection::vec(any_write(), 0..8),
+    ) {
+        two_parts(ScanCollector::with_hasher(FourHashes), store, &during_mark, &before_finish)?;
     }
 
     #[test]
@@ -249,4 +279,110 @@ fn dropping_a_marking_stops_the_reports_and_a_failure_poisons_it() {
     assert!(matches!(marking.mark(&mut store), Err(Error::Poisoned)));
     assert!(matches!(marking.finish(&mut store), Err(Error::Poisoned)));
     assert!(!barrier.is_collecting());
+}
+
+/// A store whose checkpoint stands in for a writer that never stops: each
+/// checkpoint reports a node, as `keep` from another thread would.
+struct Busy {
+    inner: Store,
+    barrier: Barrier<u8, &'static str, u32>,
+    calls: usize,
+}
+
+impl ScanContext for Busy {
+    type Kind = u8;
+    type Namespace = &'static str;
+    type Key = u32;
+    type Error = Infallible;
+
+    fn scan(&mut self, nodes: &mut ScanSink<'_, u8, &'static str, u32>) -> Result<(), Infallible> {
+        self.inner.scan(nodes)
+    }
+
+    fn roots(
+        &mut self,
+        roots: &mut ScanRoots<'_, u8, &'static str, u32>,
+    ) -> Result<(), Infallible> {
+        self.inner.roots(roots)
+    }
+
+    fn checkpoint(&mut self, _: &resource_gc::Progress) -> resource_gc::Flow {
+        self.calls += 1;
+        self.barrier.keep(&n(0));
+        if self.calls > 10_000 {
+            resource_gc::Flow::Abort
+        } else {
+            resource_gc::Flow::Continue
+        }
+    }
+}
+
+#[test]
+fn the_long_part_ends_while_writers_keep_reporting() {
+    let mut store = Store::default();
+    store.rows.insert(0, vec![]);
+    let mut collector = ScanCollector::new();
+    let barrier = collector.barrier();
+    let mut marking = collector.start(&Options::default());
+    let mut busy = Busy {
+        inner: store.clone(),
+        barrier,
+        calls: 0,
+    };
+    marking.mark(&mut busy).unwrap();
+    // Under the lock the writer is held out: its last report comes in.
+    let collection = marking.finish(&mut store).unwrap();
+    assert_eq!(collection.garbage().count(), 0);
+}
+
+/// A lease, node 0, listed and a root, holding blob 1 until `expires`.
+struct Leased {
+    expires: std::time::SystemTime,
+}
+
+impl ScanContext for Leased {
+    type Kind = u8;
+    type Namespace = &'static str;
+    type Key = u32;
+    type Error = Infallible;
+
+    fn scan(&mut self, nodes: &mut ScanSink<'_, u8, &'static str, u32>) -> Result<(), Infallible> {
+        nodes
+            .push(&n(0))
+            .expiring(&n(1), Strength::Strong, self.expires);
+        nodes.push(&n(1));
+        Ok(())
+    }
+
+    fn roots(
+        &mut self,
+        roots: &mut ScanRoots<'_, u8, &'static str, u32>,
+    ) -> Result<(), Infallible> {
+        roots.strong(&n(0));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_lease_renewed_during_the_mark_keeps_what_it_holds_when_only_the_lease_is_reported() {
+    use std::time::{Duration, SystemTime};
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let mut collector = ScanCollector::new();
+    let barrier = collector.barrier();
+    let mut marking = collector.start(&Options::default().now(now));
+    let mut snapshot = Leased {
+        expires: now - Duration::from_secs(1),
+    };
+    marking.mark(&mut snapshot).unwrap();
+    // The lease was expired in the snapshot; a writer renews it and
+    // reports the lease alone.
+    barrier.keep(&n(0));
+    let mut live = Leased {
+        expires: now + Duration::from_secs(3600),
+    };
+    let garbage: Vec<u32> = marking.finish(&mut live).unwrap().garbage().collect();
+    assert!(
+        garbage.is_empty(),
+        "swept {garbage:?}: the renewed lease holds blob 1"
+    );
 }

@@ -174,7 +174,10 @@ impl<R> Reports<R> {
 /// - the target of every reference made stronger (weak to flat or strong,
 ///   flat to strong);
 /// - every node whose policy data now keeps more: a lease renewed (report
-///   the lease), a node written or used again under a key that may have
+///   the lease, and the target of each reference it holds with a deadline:
+///   the snapshot may have seen that reference expired, and a lease the
+///   mark already expanded is not read again), a node written or used
+///   again under a key that may have
 ///   existed when the collection started, if its grace period
 ///   (`push_used`) is what keeps it (report the node): the snapshot saw
 ///   the old deadline or the old time.

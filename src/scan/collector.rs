@@ -83,7 +83,9 @@ use crate::{Error, Node, Options, Phase, RootCounts, RootKind, Stats, SweepOrder
 ///
 /// Memory: per listed node, a table slot of 12 bytes (plus hashbrown's
 /// control byte and spare room), an 8-byte start and two colour bits; per
-/// reference, 13 bytes during the scan and 5 after. No key is copied.
+/// reference, 9 bytes during the scan and 13 while the targets are
+/// resolved, all of it kept as capacity for the next collection. No key
+/// is copied.
 #[derive(Debug)]
 pub struct ScanCollector<T, N, K, S = RandomState> {
     scanned: Scanned,
@@ -323,6 +325,22 @@ impl<T: Hash, N: Hash, K: Hash, S: BuildHasher> ScanCollector<T, N, K, S> {
                     kind: RootKind::Written,
                     reach: Reach::Strong,
                 });
+                // A reported node may be a lease renewed since the scan,
+                // which saw some of its references expired, and may have
+                // been expanded already: keep what those name too. (More
+                // than the writer's rule asks, so a writer that reports
+                // only the lease is safe.)
+                for from in std::iter::once(place).chain(self.scanned.mates(place)) {
+                    let s = &self.scanned;
+                    let refs = s.starts[from as usize]..s.starts[from as usize + 1];
+                    for (&target, strength) in
+                        s.targets[refs.clone()].iter().zip(&s.strengths[refs])
+                    {
+                        if strength.is_none() && target != UNLISTED {
+                            self.marker.reach(target, Reach::Strong);
+                        }
+                    }
+                }
             }
         }
         run.stats.reported += count;

@@ -7,9 +7,9 @@ use crate::Reason;
 use crate::mark::Reach;
 
 /// Not yet reached by the search.
-const UNSEEN: u32 = u32::MAX;
+const UNSEEN: usize = usize::MAX;
 /// Reached as a root.
-const ROOT: u32 = u32::MAX - 1;
+const ROOT: usize = usize::MAX - 1;
 
 /// A search state: a place and how it is reached. A place reached both
 /// ways is two states, as the mark reads it fully once reached strongly.
@@ -38,7 +38,7 @@ impl ScanCollection<'_> {
     /// Searched when asked, breadth first over every root by the mark's
     /// rules (strong and flat reach, structure from a flat reach, groups
     /// of places that share a hash, [`Reason::SameHash`]): it costs a walk
-    /// of what the roots reach and eight bytes per place, per call.
+    /// of what the roots reach and sixteen bytes per place, per call.
     pub fn why_live(&self, place: u32) -> Option<Vec<(u32, Reason)>> {
         if !self.is_live(place) {
             return None;
@@ -71,7 +71,7 @@ impl ScanCollection<'_> {
                 .collect();
             for to in next {
                 if parent[to] == UNSEEN {
-                    parent[to] = at as u32;
+                    parent[to] = at;
                     queue.push_back(to);
                 }
             }
@@ -90,9 +90,9 @@ impl ScanCollection<'_> {
                 path.push((to, Reason::Root(kind)));
                 break;
             }
-            let from = place_of(before as usize);
-            path.push((to, self.reason(from, reach_of(before as usize), to, reach)));
-            at = before as usize;
+            let from = place_of(before);
+            path.push((to, self.reason(from, reach_of(before), to, reach)));
+            at = before;
         }
         path.reverse();
         Some(path)

@@ -72,8 +72,8 @@ where
     ///
     /// 1. [`ScanMarking::mark`] over the snapshot, with writers writing;
     /// 2. take the writers' lock, [`ScanMarking::finish`], remove the
-    ///    garbage (its places are the snapshot's: walk the snapshot again
-    ///    to name them), release the lock.
+    ///    garbage (its places are those of the scan `mark` read: walk
+    ///    that snapshot again to name them), release the lock.
     ///
     /// The options are checked at the first call. `now` is read here.
     pub fn start(&mut self, options: &Options) -> ScanMarking<'_, T, N, K, S> {
@@ -100,8 +100,9 @@ where
     S: BuildHasher,
 {
     /// The long part over `snapshot`: scans it, reads its roots, marks, and
-    /// takes in what writers reported meanwhile. No lock is needed. Once
-    /// it has succeeded, calling it again does nothing; once it has failed,
+    /// takes in what writers reported meanwhile, once (`finish` takes the
+    /// rest). No lock is needed. Once it has succeeded, calling it again
+    /// does nothing, not even take in new reports; once it has failed,
     /// every later call fails with [`Error::Poisoned`].
     pub fn mark<C>(&mut self, snapshot: &mut C) -> Result<(), Error<C::Error, u32>>
     where
@@ -118,7 +119,9 @@ where
         };
         let collector = &mut *self.collector;
         collector.scan_and_mark(snapshot, &mut run)?;
-        while collector.take_reports(&mut run) > 0 {
+        // One round: writers may report for ever, and `finish` takes the
+        // rest with them held out.
+        if collector.take_reports(&mut run) > 0 {
             collector.mark_grey(snapshot, &mut run)?;
         }
         self.stage = Stage::Marked(run);
@@ -133,7 +136,8 @@ where
     /// It reads nothing from `live` but its
     /// [`checkpoint`](ScanContext::checkpoint); its work grows with the
     /// reports, not with the store. If the long part has not run, `finish`
-    /// runs it first, over `live`, under the lock.
+    /// runs it first, over `live`, under the lock: then the garbage's
+    /// places are those of a scan of `live`.
     pub fn finish<C>(mut self, live: &mut C) -> Result<ScanCollection<'c>, Error<C::Error, u32>>
     where
         C: ScanContext<Kind = T, Namespace = N, Key = K>,
