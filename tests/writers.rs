@@ -1991,3 +1991,64 @@ fn keep_all_reports_a_slice() {
     assert_eq!(garbage, [1, 4, 5]);
     assert_eq!(collection.stats().reported, 2);
 }
+
+/// A lease, node 0, listed and a root, holding blob 1 until `expires`:
+/// the store as the snapshot saw it (expired) or as it is (renewed).
+struct Leased {
+    expires: SystemTime,
+}
+
+type Plain = Node<u8, u8, u32>;
+
+impl CollectionContext for Leased {
+    type Kind = u8;
+    type Namespace = u8;
+    type Key = u32;
+    type Error = std::convert::Infallible;
+
+    fn all(&mut self, nodes: &mut NodeSinkOf<'_, Self>) -> Result<(), Self::Error> {
+        nodes.push(&Plain::new(0, 0, 0));
+        nodes.push(&Plain::new(0, 0, 1));
+        Ok(())
+    }
+
+    fn roots(&mut self, roots: &mut ReferenceSinkOf<'_, Self>) -> Result<(), Self::Error> {
+        roots.strong(&Plain::new(0, 0, 0));
+        Ok(())
+    }
+
+    fn references(
+        &mut self,
+        node: &Plain,
+        refs: &mut ReferenceSinkOf<'_, Self>,
+    ) -> Result<(), Self::Error> {
+        if node.key == 0 {
+            refs.expiring(&Plain::new(0, 0, 1), Strength::Strong, self.expires);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_lease_renewed_during_the_mark_keeps_what_it_holds_when_only_the_lease_is_reported() {
+    let now = now0();
+    let mut collector = Collector::new();
+    let barrier = collector.barrier();
+    let mut marking = collector.start(&Options::default().now(now));
+    let mut snapshot = Leased {
+        expires: now - Duration::from_secs(1),
+    };
+    marking.mark(&mut snapshot).unwrap();
+    // The lease had expired in the snapshot; a writer renews it and
+    // reports the lease alone. `finish` reads it again from the live store.
+    barrier.keep(&Plain::new(0, 0, 0));
+    let mut live = Leased {
+        expires: now + Duration::from_secs(3600),
+    };
+    let collection = marking.finish(&mut live).unwrap();
+    assert_eq!(
+        collection.garbage().count(),
+        0,
+        "the renewed lease holds blob 1"
+    );
+}

@@ -174,10 +174,10 @@ impl<R> Reports<R> {
 /// - the target of every reference made stronger (weak to flat or strong,
 ///   flat to strong);
 /// - every node whose policy data now keeps more: a lease renewed (report
-///   the lease, and the target of each reference it holds with a deadline:
-///   the snapshot may have seen that reference expired, and a lease the
-///   mark already expanded is not read again), a node written or used
-///   again under a key that may have
+///   the lease: the snapshot may have seen its references expired, so the
+///   short part reads a reported node's references again, from the live
+///   store on the `Node` path, and keeps what its expired ones named on
+///   the scan path), a node written or used again under a key that may have
 ///   existed when the collection started, if its grace period
 ///   (`push_used`) is what keeps it (report the node): the snapshot saw
 ///   the old deadline or the old time.
@@ -402,6 +402,52 @@ where
         }
     }
 
+    /// Reads again, from `live`, the references of every node reported
+    /// during this collection, and marks what they keep. A report may be a
+    /// lease renewed after the mark read it, when its references were
+    /// held with a deadline already past; reaching the lease again would
+    /// not read it again. (More than the writers' rule asks, which names
+    /// those targets too: a writer that reports only the lease is safe.)
+    fn reread_reported<C>(&mut self, live: &mut C, run: &mut Run) -> Result<(), CollectError<C>>
+    where
+        C: CollectionContext<Kind = T, Namespace = N, Key = K>,
+    {
+        let mut rewritten = std::mem::take(&mut self.rewritten);
+        let mut ids: Vec<u32> = rewritten
+            .iter()
+            .filter_map(|node| self.nodes.find(self.nodes.hash(node), node))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let node = self.nodes.get(id);
+            let mut referencer = Referencer {
+                nodes: &self.nodes,
+                listed: &self.listed,
+                marker: &mut self.marker,
+                unseen: &mut self.main.unseen,
+                deferred: None,
+                counts: &mut self.main.counts,
+                origin: Origin::Node(id),
+                from: Reach::Strong,
+                reasons: self.explain.then_some(&mut self.reasons),
+            };
+            let mut refs =
+                ReferenceSink::new(&mut referencer, run.now, &mut self.main.tally, false);
+            if let Err(source) = live.references(node, &mut refs) {
+                return Err(Error::References {
+                    node: node.clone(),
+                    source,
+                });
+            }
+            note_deadline(&mut self.main.next_deadline, refs.next_deadline());
+        }
+        rewritten.clear();
+        self.rewritten = rewritten;
+        self.intern_unseen()?;
+        self.mark_here(live, run)
+    }
+
     /// Marks what writers reported since the last call, as strong roots.
     /// Returns how many reports there were.
     fn take_reports<E>(&mut self, run: &mut Run) -> Result<usize, CollectErrorOf<E, T, N, K>> {
@@ -410,6 +456,7 @@ where
         if count == 0 {
             return Ok(0);
         }
+        self.rewritten.extend_from_slice(&self.reported);
         let mut counts = EdgeCounts::default();
         let mut referencer = Referencer {
             nodes: &self.nodes,
@@ -568,6 +615,8 @@ where
     /// the long part did not expand), and returns the collection. Remove
     /// its garbage before releasing the lock.
     ///
+    /// Every node reported during the collection has its references read
+    /// again from `live` here (a lease renewed since the mark read it).
     /// Its work grows with what writers reported, not with the store. If
     /// the long part is not done, `finish` does the rest of it first, over
     /// `live`, under the lock.
@@ -589,6 +638,7 @@ where
         while collector.take_reports(&mut run)? > 0 {
             collector.mark_here(live, &mut run)?;
         }
+        collector.reread_reported(live, &mut run)?;
         collector.reports.deactivate();
         collector.marked(live, &mut run)?;
         collector.check_sweep_limit(&run.stats, &options)?;

@@ -140,6 +140,9 @@ pub struct Collector<T, N, K, S = RandomState> {
     stale: Vec<(u32, SystemTime)>,
     /// The reports being marked, swapped out of `reports`.
     reported: Vec<Node<T, N, K>>,
+    /// Every node reported during this collection: `finish` reads their
+    /// references again, from the live store.
+    rewritten: Vec<Node<T, N, K>>,
 }
 
 impl<T, N, K> Collector<T, N, K>
@@ -191,6 +194,7 @@ where
             stale: Vec::new(),
             reports: Arc::default(),
             reported: Vec::new(),
+            rewritten: Vec::new(),
         }
     }
 
@@ -462,6 +466,7 @@ where
         self.stale.clear();
         self.bindings.clear();
         self.reasons.clear();
+        self.rewritten.clear();
         self.marker.reset(0);
     }
 
