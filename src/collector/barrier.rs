@@ -419,28 +419,17 @@ where
             .collect();
         ids.sort_unstable();
         ids.dedup();
+        // Counted once already, when the mark first read them.
+        let (mut counts, mut tally) = (EdgeCounts::default(), RootCounts::default());
         for id in ids {
-            let node = self.nodes.get(id);
-            let mut referencer = Referencer {
-                nodes: &self.nodes,
-                listed: &self.listed,
-                marker: &mut self.marker,
-                unseen: &mut self.main.unseen,
-                deferred: None,
-                counts: &mut self.main.counts,
-                origin: Origin::Node(id),
-                from: Reach::Strong,
-                reasons: self.explain.then_some(&mut self.reasons),
-            };
-            let mut refs =
-                ReferenceSink::new(&mut referencer, run.now, &mut self.main.tally, false);
-            if let Err(source) = live.references(node, &mut refs) {
-                return Err(Error::References {
-                    node: node.clone(),
-                    source,
-                });
+            let node = self.nodes.get(id).clone();
+            let mut referencer = self.referencer(&mut counts, Origin::Node(id));
+            let mut refs = ReferenceSink::new(&mut referencer, run.now, &mut tally, false);
+            if let Err(source) = live.references(&node, &mut refs) {
+                return Err(Error::References { node, source });
             }
-            note_deadline(&mut self.main.next_deadline, refs.next_deadline());
+            let deadline = refs.next_deadline();
+            note_deadline(&mut self.main.next_deadline, deadline);
         }
         rewritten.clear();
         self.rewritten = rewritten;
@@ -457,21 +446,13 @@ where
             return Ok(0);
         }
         self.rewritten.extend_from_slice(&self.reported);
+        let mut reported = std::mem::take(&mut self.reported);
         let mut counts = EdgeCounts::default();
-        let mut referencer = Referencer {
-            nodes: &self.nodes,
-            listed: &self.listed,
-            marker: &mut self.marker,
-            unseen: &mut self.main.unseen,
-            deferred: None,
-            counts: &mut counts,
-            origin: Origin::Roots(RootKind::Written),
-            from: Reach::Strong,
-            reasons: self.explain.then_some(&mut self.reasons),
-        };
-        for node in self.reported.drain(..) {
+        let mut referencer = self.referencer(&mut counts, Origin::Roots(RootKind::Written));
+        for node in reported.drain(..) {
             referencer.reference(&node, Strength::Strong, Via::Plain);
         }
+        self.reported = reported;
         self.intern_unseen()?;
         run.stats.reported += count;
         Ok(count)
